@@ -1,0 +1,49 @@
+# gpu-autostop — the single entry point. `make` (or `make help`) lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+DEV_REQUIREMENTS := requirements-dev.txt functions/requirements.txt
+
+.PHONY: help venv build test pytest lint fmt typecheck bench clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV_STAMP): $(DEV_REQUIREMENTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV_STAMP) ## Create .venv and install the pinned dependencies
+
+build: $(VENV_STAMP) ## Build build/functions.zip (deterministic Lambda package)
+	$(PY) scripts/build_zip.py
+
+test: lint pytest ## Run everything CI runs (lint, type check, tests)
+
+pytest: $(VENV_STAMP) ## Run the Python tests
+	$(PY) -m pytest -q
+
+lint: $(VENV_STAMP) ## ruff lint + format check, mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+typecheck: lint
+
+fmt: $(VENV_STAMP) ## Format and auto-fix with ruff
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: build ## Print the zip size and each handler's cold import time vs the floor
+	$(PY) scripts/bench_imports.py
+
+clean: ## Remove build outputs, caches and virtual environments
+	rm -rf build $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,97 @@
+"""Configuration of the Lambda functions, read once from the environment.
+
+The contract (DESIGN.md, "Lambda contract"): Terraform sets these variables. A
+missing required variable or a malformed value raises ConfigError naming it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: ``IDLE_MINUTES`` etc. must be finite and within these bounds.
+_MAX_MINUTES = 24 * 60.0
+
+
+class ConfigError(RuntimeError):
+    """The function's environment is incomplete or malformed (a deployment fault)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    instance_id: str
+    agent_state_parameter: str
+    lease_parameter: str
+    alert_topic_arn: str | None = None
+    idle_minutes: float = 10.0
+    boot_grace_minutes: float = 5.0
+    heartbeat_seconds: float = 60.0
+    comfyui_port: int = 8188
+    fallback_instance_types: tuple[str, ...] = ()
+    #: The type Terraform declared; start returns the instance to it when it can.
+    instance_type: str | None = None
+    #: Overrides the pricing table for cost estimates.
+    hourly_price_usd: float | None = None
+    #: Thresholds for the CloudWatch fallback when the agent is silent.
+    cpu_idle_percent: float = 5.0
+    network_idle_bytes: float = 1_000_000.0
+    #: The function's region (set by the Lambda runtime), for prices.
+    region: str = ""
+
+    @property
+    def stale_after_seconds(self) -> float:
+        """An agent record older than this is stale (3 heartbeats)."""
+        return 3 * self.heartbeat_seconds
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is required but not set")
+    return value
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ConfigError(f"environment variable {name} must be between {low:g} and {high:g}, got {raw!r}")
+    return value
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    """Read the configuration from ``env`` (default: ``os.environ``)."""
+    env = os.environ if env is None else env
+    port = _number(env, "COMFYUI_PORT", 8188, low=1, high=65535)
+    if port != int(port):
+        raise ConfigError(f"environment variable COMFYUI_PORT must be an integer, got {port:g}")
+    fallbacks = tuple(t.strip() for t in env.get("FALLBACK_INSTANCE_TYPES", "").split(",") if t.strip())
+    price = _optional(env, "HOURLY_PRICE_USD")
+    return Config(
+        instance_id=_required(env, "INSTANCE_ID"),
+        agent_state_parameter=_required(env, "AGENT_STATE_PARAMETER"),
+        lease_parameter=_required(env, "LEASE_PARAMETER"),
+        alert_topic_arn=_optional(env, "ALERT_TOPIC_ARN"),
+        idle_minutes=_number(env, "IDLE_MINUTES", 10.0, low=0.05, high=_MAX_MINUTES),
+        boot_grace_minutes=_number(env, "BOOT_GRACE_MINUTES", 5.0, low=0, high=_MAX_MINUTES),
+        heartbeat_seconds=_number(env, "HEARTBEAT_SECONDS", 60.0, low=1, high=3600),
+        comfyui_port=int(port),
+        fallback_instance_types=fallbacks,
+        instance_type=_optional(env, "INSTANCE_TYPE"),
+        hourly_price_usd=None if price is None else _number(env, "HOURLY_PRICE_USD", 0.0, low=0, high=1000),
+        cpu_idle_percent=_number(env, "CPU_IDLE_PERCENT", 5.0, low=0, high=100),
+        network_idle_bytes=_number(env, "NETWORK_IDLE_BYTES", 1_000_000.0, low=0, high=1e12),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "",
+    )

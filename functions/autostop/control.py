@@ -1,0 +1,353 @@
+"""Start, status and stop of the GPU instance: the domain behind the three handlers.
+
+Each function takes the frozen Config and a Clock, makes the AWS calls through the
+small modules beside it, and returns the JSON answer of the Lambda contract.
+RequestError means "nothing changed" and becomes an ``ok: false`` answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from autostop import ec2, notify, records
+from autostop.clock import Clock, iso
+from autostop.config import Config
+from autostop.errors import RequestError
+from autostop.events import StartRequest, StopTrigger
+from autostop.idle import StopPolicy, Verdict, agent_is_current, decide, idle_since
+from autostop.metrics_source import read_ec2_metrics
+from autostop.pricing import hourly_price
+
+POLL_SECONDS = 5.0
+#: How long start waits for a stopping instance to reach "stopped" before it gives up.
+STOPPING_WAIT_LIMIT_S = 120.0
+RETRY_AFTER_STOPPING_S = 30
+RETRY_AFTER_NO_CAPACITY_S = 300
+RETRY_AFTER_WAIT_S = 15
+GONE_STATES = ("shutting-down", "terminated")
+
+
+@dataclass
+class Outcome:
+    """What a call did, for the handler's log keys and metrics."""
+
+    decision: str = ""
+    reason: str = ""
+    started: bool = False
+    stopped: bool = False
+    instance_type: str | None = None
+    ready_wait_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def comfyui_url(config: Config, public_ip: str | None) -> str | None:
+    return f"http://{public_ip}:{config.comfyui_port}" if public_ip else None
+
+
+def _ready(config: Config, instance: ec2.Instance, now: datetime) -> bool:
+    """Ready: running, and a current agent record (fresh, this boot) says ComfyUI answered."""
+    if instance.state != "running":
+        return False
+    record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
+    return bool(
+        record
+        and record.comfyui_ready
+        and record.is_current(now, config.stale_after_seconds, instance.launch_time)
+    )
+
+
+def _poll(clock: Clock, deadline: datetime, done: Callable[[], bool]) -> bool:
+    """Call ``done`` every POLL_SECONDS until it is true or the deadline passes."""
+    while True:
+        if done():
+            return True
+        remaining = (deadline - clock.now()).total_seconds()
+        if remaining <= 0:
+            return False
+        clock.sleep(min(POLL_SECONDS, remaining))
+
+
+def _start_with_fallback(config: Config, instance: ec2.Instance, outcome: Outcome) -> None:
+    """StartInstances; on a capacity error switch to the next type (while stopped) and retry."""
+    candidates = [config.instance_type or instance.instance_type]
+    for candidate in (instance.instance_type, *config.fallback_instance_types):
+        if candidate and candidate not in candidates:
+            candidates.append(candidate)
+    current = instance.instance_type
+    short: list[str] = []
+    for candidate in candidates:
+        try:
+            if candidate != current:
+                ec2.set_instance_type(config.instance_id, candidate)
+                current = candidate
+            ec2.start(config.instance_id)
+        except ClientError as exc:
+            code = ec2.error_code(exc)
+            if code in ec2.CAPACITY_ERRORS:
+                short.append(candidate)
+                continue
+            if code == "IncorrectInstanceState":
+                # Another request started it between our describe and this call: harmless.
+                outcome.instance_type = current
+                outcome.reason = "started by a concurrent request"
+                return
+            raise
+        outcome.started = True
+        outcome.instance_type = candidate
+        outcome.extra["capacity_short"] = short
+        return
+    declared = candidates[0]
+    if current != declared:
+        ec2.set_instance_type(config.instance_id, declared)
+    raise RequestError(
+        "NoCapacity",
+        f"AWS has no capacity for {', '.join(short)} in this zone right now; "
+        f"try again in {RETRY_AFTER_NO_CAPACITY_S // 60} minutes",
+        instance_id=config.instance_id,
+        state="stopped",
+        tried_instance_types=short,
+        retry_after_s=RETRY_AFTER_NO_CAPACITY_S,
+    )
+
+
+def start(
+    config: Config,
+    clock: Clock,
+    request: StartRequest,
+    *,
+    request_id: str | None = None,
+    budget_s: float | None = None,
+) -> tuple[dict[str, Any], Outcome]:
+    """Start the instance if it is not running; optionally wait for running or ready."""
+    began = clock.now()
+    budget = request.timeout_s if budget_s is None else min(request.timeout_s, budget_s)
+    outcome = Outcome()
+    instance = ec2.describe(config.instance_id)
+    if instance.state in GONE_STATES:
+        raise RequestError(
+            "InstanceGone",
+            f"instance {config.instance_id} is {instance.state}; redeploy with `make deploy`",
+            instance_id=config.instance_id,
+            state=instance.state,
+        )
+    records.write_lease(config.lease_parameter, began, request_id)
+
+    if instance.state == "stopping":
+        limit = STOPPING_WAIT_LIMIT_S if budget_s is None else min(STOPPING_WAIT_LIMIT_S, budget_s)
+        deadline = clock.now() + timedelta(seconds=limit)
+        box = [instance]
+
+        def stopped() -> bool:
+            box[0] = ec2.describe(config.instance_id)
+            return box[0].state != "stopping"
+
+        if not _poll(clock, deadline, stopped):
+            raise RequestError(
+                "InstanceStopping",
+                f"instance is still stopping after {limit:.0f} s; "
+                f"call start again in {RETRY_AFTER_STOPPING_S} s",
+                instance_id=config.instance_id,
+                state="stopping",
+                retry_after_s=RETRY_AFTER_STOPPING_S,
+            )
+        instance = box[0]
+
+    if instance.state == "stopped":
+        _start_with_fallback(config, instance, outcome)
+        instance = ec2.describe(config.instance_id)
+    outcome.instance_type = outcome.instance_type or instance.instance_type
+    outcome.decision = "started" if outcome.started else "already_" + instance.state
+    outcome.reason = outcome.reason or (
+        f"started as {outcome.instance_type}" if outcome.started else f"instance already {instance.state}"
+    )
+
+    ready = _ready(config, instance, clock.now())
+    timed_out = False
+    if request.wait != "none" and not (ready or (request.wait == "running" and instance.state == "running")):
+        deadline = began + timedelta(seconds=budget)
+        box = [instance]
+
+        def reached() -> bool:
+            box[0] = ec2.describe(config.instance_id)
+            if box[0].state in GONE_STATES:
+                raise RequestError("InstanceGone", f"instance became {box[0].state} while starting")
+            if request.wait == "running":
+                return box[0].state == "running"
+            return _ready(config, box[0], clock.now())
+
+        timed_out = not _poll(clock, deadline, reached)
+        instance = box[0]
+        ready = _ready(config, instance, clock.now())
+        if ready and request.wait == "ready":
+            outcome.ready_wait_s = (clock.now() - began).total_seconds()
+
+    answer = {
+        "ok": True,
+        "instance_id": config.instance_id,
+        "state": instance.state,
+        "ready": ready,
+        "started": outcome.started,
+        "instance_type": outcome.instance_type,
+        "public_ip": instance.public_ip,
+        "comfyui_url": comfyui_url(config, instance.public_ip),
+        "waited_s": round((clock.now() - began).total_seconds(), 1),
+        "timed_out": timed_out,
+        "retry_after_s": RETRY_AFTER_WAIT_S
+        if (timed_out or (request.wait == "none" and not ready))
+        else None,
+    }
+    return answer, outcome
+
+
+def status(config: Config, clock: Clock) -> dict[str, Any]:
+    now = clock.now()
+    instance = ec2.describe(config.instance_id)
+    record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
+    lease = records.read_lease(config.lease_parameter)
+    policy = StopPolicy.from_config(config)
+    current = agent_is_current(record, now, policy, instance.launch_time)
+    usable = record if current else None
+    on = instance.state in ("pending", "running")
+    since = idle_since(usable, lease, instance.launch_time) if instance.state == "running" else None
+    if record is None:
+        agent = "missing"
+    elif not record.is_of_boot(instance.launch_time):
+        agent = "earlier_boot"
+    else:
+        agent = "current" if current else "stale"
+    return {
+        "ok": True,
+        "instance_id": config.instance_id,
+        "state": instance.state,
+        "ready": bool(instance.state == "running" and usable and usable.comfyui_ready),
+        "ready_at": iso(usable.ready_at) if usable and usable.comfyui_ready else None,
+        "public_ip": instance.public_ip,
+        "comfyui_url": comfyui_url(config, instance.public_ip),
+        "queue_depth": usable.queue_depth if usable and instance.state == "running" else None,
+        "idle_minutes": round(max((now - since).total_seconds(), 0) / 60, 2) if since else None,
+        "running_since": iso(instance.launch_time) if on else None,
+        "instance_type": instance.instance_type,
+        "agent": agent,
+    }
+
+
+def session_cost(config: Config, instance: ec2.Instance, now: datetime) -> tuple[float, float | None]:
+    """Hours since launch and their estimated cost (None when the price is unknown)."""
+    hours = (now - instance.launch_time).total_seconds() / 3600 if instance.launch_time else 0.0
+    price = hourly_price(instance.instance_type, config.region, config.hourly_price_usd)
+    return hours, None if price is None else round(hours * price, 2)
+
+
+def _stop_message(
+    config: Config,
+    instance: ec2.Instance,
+    now: datetime,
+    trigger: StopTrigger,
+    verdict: Verdict | None,
+) -> tuple[str, str]:
+    hours, cost = session_cost(config, instance, now)
+    cost_text = "unknown (no price for this type and region)" if cost is None else f"${cost:.2f}"
+    trig = trigger.kind + (f" {trigger.alarm_name}" if trigger.alarm_name else "")
+    if verdict is None:
+        subject = f"gpu-autostop: {instance.instance_id} emergency stop"
+        why = f"forced stop ({trigger.reason or 'no reason given'})"
+    else:
+        subject = (
+            f"gpu-autostop: {instance.instance_id} stopped after {verdict.idle_minutes or 0:.0f} idle minutes"
+        )
+        why = verdict.reason
+    lines = [
+        f"gpu-autostop stopped instance {instance.instance_id} ({instance.instance_type}).",
+        "",
+        f"Why: {why}",
+        f"Trigger: {trig}",
+        f"Running since: {iso(instance.launch_time)} ({hours:.2f} hours)",
+        f"Estimated session cost: {cost_text}",
+    ]
+    if verdict is not None and verdict.agent_silent:
+        lines += [
+            "",
+            "Note: the on-instance agent is silent (no current state record), so this decision used "
+            "CloudWatch EC2 metrics. After the next start, check the agent: "
+            "`journalctl -u gpu-autostop-agent` on the instance.",
+        ]
+    lines += ["", "Nothing to do: the next start request starts it again."]
+    return subject, "\n".join(lines)
+
+
+def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, Any], Outcome]:
+    """Stop the instance when the stop rule says so (or when forced)."""
+    now = clock.now()
+    outcome = Outcome()
+    instance = ec2.describe(config.instance_id)
+    verdict: Verdict | None = None
+    if trigger.force:
+        if instance.state not in ("pending", "running"):
+            outcome.decision, outcome.reason = (
+                "not_running",
+                f"instance is {instance.state}, nothing to stop",
+            )
+            return _stop_answer(config, outcome, None), outcome
+        outcome.decision, outcome.reason = (
+            "forced",
+            f"forced stop: {trigger.reason or 'no reason given'}",
+        )
+    else:
+        record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
+        lease = records.read_lease(config.lease_parameter)
+        policy = StopPolicy.from_config(config)
+        facts: dict[str, Any] = {
+            "now": now,
+            "state": instance.state,
+            "launch_time": instance.launch_time,
+            "lease_at": lease,
+            "record": record,
+            "policy": policy,
+        }
+        verdict = decide(**facts)
+        if verdict.code == "no_metrics":
+            metrics = read_ec2_metrics(config.instance_id, now, policy.metric_window_minutes)
+            verdict = decide(**facts, metrics=metrics)
+        outcome.decision, outcome.reason = verdict.code, verdict.reason
+        outcome.extra["agent_silent"] = verdict.agent_silent
+        if not verdict.stop:
+            return _stop_answer(config, outcome, verdict), outcome
+        # A start request may have arrived while we decided: it wins.
+        if records.read_lease(config.lease_parameter) != lease:
+            outcome.decision, outcome.reason = (
+                "lease_renewed",
+                "a start request arrived while deciding",
+            )
+            return _stop_answer(config, outcome, verdict), outcome
+    try:
+        ec2.stop(config.instance_id)
+    except ClientError as exc:
+        if ec2.error_code(exc) != "IncorrectInstanceState":
+            raise
+        outcome.decision, outcome.reason = "state_changed", "instance changed state before the stop"
+        return _stop_answer(config, outcome, verdict), outcome
+    outcome.stopped = True
+    subject, message = _stop_message(config, instance, now, trigger, verdict)
+    hours, cost = session_cost(config, instance, now)
+    outcome.extra.update(session_hours=round(hours, 3), session_cost_usd=cost)
+    notify.publish(config.alert_topic_arn, subject, message)
+    return _stop_answer(config, outcome, verdict), outcome
+
+
+def _stop_answer(config: Config, outcome: Outcome, verdict: Verdict | None) -> dict[str, Any]:
+    idle = verdict.idle_minutes if verdict else None
+    return {
+        "ok": True,
+        "instance_id": config.instance_id,
+        "stopped": outcome.stopped,
+        "decision": outcome.decision,
+        "reason": outcome.reason,
+        "idle_minutes": None if idle is None else round(idle, 2),
+        "agent_silent": bool(verdict and verdict.agent_silent),
+        **{k: v for k, v in outcome.extra.items() if k.startswith("session_")},
+    }

@@ -1,0 +1,70 @@
+"""EC2 operations on the one GPU instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from botocore.exceptions import ClientError
+
+from autostop import aws
+from autostop.errors import RequestError
+
+#: StartInstances errors that mean "this type has no capacity here now": try the next type.
+CAPACITY_ERRORS = frozenset({"InsufficientInstanceCapacity", "Unsupported"})
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    state: str
+    instance_type: str
+    launch_time: datetime | None
+    public_ip: str | None
+    lifecycle: str  # "on-demand" or "spot"
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def describe(instance_id: str) -> Instance:
+    """Describe the instance; a vanished instance is ``InstanceGone``."""
+    try:
+        response = aws.client("ec2").describe_instances(InstanceIds=[instance_id])
+    except ClientError as exc:
+        if error_code(exc).startswith("InvalidInstanceID"):
+            raise RequestError(
+                "InstanceGone",
+                f"instance {instance_id} does not exist (terminated or never created)",
+            ) from None
+        raise
+    reservations = response.get("Reservations") or []
+    instances = [i for r in reservations for i in r.get("Instances", [])]
+    if not instances:
+        raise RequestError("InstanceGone", f"instance {instance_id} does not exist")
+    data = instances[0]
+    launch = data.get("LaunchTime")
+    if isinstance(launch, datetime) and launch.tzinfo is None:
+        launch = launch.replace(tzinfo=UTC)
+    return Instance(
+        instance_id=instance_id,
+        state=data["State"]["Name"],
+        instance_type=data.get("InstanceType", ""),
+        launch_time=launch,
+        public_ip=data.get("PublicIpAddress") or None,
+        lifecycle=data.get("InstanceLifecycle", "on-demand"),
+    )
+
+
+def start(instance_id: str) -> None:
+    aws.client("ec2").start_instances(InstanceIds=[instance_id])
+
+
+def stop(instance_id: str) -> None:
+    aws.client("ec2").stop_instances(InstanceIds=[instance_id])
+
+
+def set_instance_type(instance_id: str, instance_type: str) -> None:
+    """Change the type of a stopped instance."""
+    aws.client("ec2").modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": instance_type})

@@ -1,0 +1,1 @@
+"""Lambda entry points: thin wrappers that parse, load config, call control, shape the answer."""

@@ -1,0 +1,36 @@
+"""Stop the GPU instance when it is idle (alarm, SNS, schedule) or when forced (manual)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from autostop import control
+from autostop.clock import SystemClock
+from autostop.events import parse_stop
+from autostop.handlers._common import config, entry, logger, metrics
+
+
+@entry
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    trigger = parse_stop(event)
+    cfg = config()
+    logger.append_keys(instance_id=cfg.instance_id, trigger=trigger.kind, alarm=trigger.alarm_name)
+    answer, outcome = control.stop(cfg, SystemClock(), trigger)
+    if outcome.stopped:
+        metrics.add_metric(name="Stops", unit=MetricUnit.Count, value=1)
+    elif outcome.decision != "not_running":
+        metrics.add_metric(name="StopsDeclined", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "stop handled",
+        extra={
+            "decision": outcome.decision,
+            "reason": outcome.reason,
+            "stopped": outcome.stopped,
+            "idle_minutes": answer["idle_minutes"],
+            "agent_silent": answer["agent_silent"],
+        },
+    )
+    return answer
