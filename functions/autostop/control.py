@@ -14,14 +14,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from autostop import ec2, notify, records
+from autostop import ec2, records
 from autostop.clock import Clock, iso
 from autostop.config import Config
 from autostop.errors import RequestError
 from autostop.events import StartRequest, StopTrigger
 from autostop.idle import StopPolicy, Verdict, agent_is_current, decide, idle_since
-from autostop.metrics_source import read_ec2_metrics
-from autostop.pricing import hourly_price
 
 POLL_SECONDS = 5.0
 #: How long start waits for a stopping instance to reach "stopped" before it gives up.
@@ -238,6 +236,8 @@ def status(config: Config, clock: Clock) -> dict[str, Any]:
 
 def session_cost(config: Config, instance: ec2.Instance, now: datetime) -> tuple[float, float | None]:
     """Hours since launch and their estimated cost (None when the price is unknown)."""
+    from autostop.pricing import hourly_price  # only on a stop: keeps status/start imports lean
+
     hours = (now - instance.launch_time).total_seconds() / 3600 if instance.launch_time else 0.0
     price = hourly_price(instance.instance_type, config.region, config.hourly_price_usd)
     return hours, None if price is None else round(hours * price, 2)
@@ -311,6 +311,8 @@ def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, 
         }
         verdict = decide(**facts)
         if verdict.code == "no_metrics":
+            from autostop.metrics_source import read_ec2_metrics  # only when the agent is silent
+
             metrics = read_ec2_metrics(config.instance_id, now, policy.metric_window_minutes)
             verdict = decide(**facts, metrics=metrics)
         outcome.decision, outcome.reason = verdict.code, verdict.reason
@@ -335,6 +337,8 @@ def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, 
     subject, message = _stop_message(config, instance, now, trigger, verdict)
     hours, cost = session_cost(config, instance, now)
     outcome.extra.update(session_hours=round(hours, 3), session_cost_usd=cost)
+    from autostop import notify
+
     notify.publish(config.alert_topic_arn, subject, message)
     return _stop_answer(config, outcome, verdict), outcome
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from autostop.clock import Clock, SystemClock
 from autostop.config import Config, load_config
 from autostop.errors import RequestError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "gpu-autostop")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "GpuAutostop")
@@ -21,13 +24,18 @@ DEADLINE_MARGIN_S = 10.0
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
-Handler = Callable[[Any, LambdaContext], dict[str, Any]]
+Handler = Callable[[Any, "LambdaContext"], dict[str, Any]]
 
 
 @functools.cache
 def config() -> Config:
     """The configuration, read from the environment on first use and kept for warm invocations."""
     return load_config()
+
+
+def clock() -> Clock:
+    """The clock handlers use (tests replace it)."""
+    return SystemClock()
 
 
 def budget_seconds(context: LambdaContext) -> float | None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from autostop import control
-from autostop.clock import SystemClock
 from autostop.events import parse_start
+from autostop.handlers import _common
 from autostop.handlers._common import budget_seconds, config, entry, logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @entry
@@ -20,7 +22,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(instance_id=cfg.instance_id, wait=request.wait)
     answer, outcome = control.start(
         cfg,
-        SystemClock(),
+        _common.clock(),
         request,
         request_id=getattr(context, "aws_request_id", None),
         budget_s=budget_seconds(context),

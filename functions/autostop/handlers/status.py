@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from autostop import control
-from autostop.clock import SystemClock
 from autostop.events import parse_status
+from autostop.handlers import _common
 from autostop.handlers._common import config, entry, logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @entry
@@ -17,7 +18,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     parse_status(event)
     cfg = config()
     logger.append_keys(instance_id=cfg.instance_id)
-    answer = control.status(cfg, SystemClock())
+    answer = control.status(cfg, _common.clock())
     logger.info(
         "status handled",
         extra={"state": answer["state"], "ready": answer["ready"], "agent": answer["agent"]},

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from autostop import control
-from autostop.clock import SystemClock
 from autostop.events import parse_stop
+from autostop.handlers import _common
 from autostop.handlers._common import config, entry, logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @entry
@@ -18,7 +20,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     trigger = parse_stop(event)
     cfg = config()
     logger.append_keys(instance_id=cfg.instance_id, trigger=trigger.kind, alarm=trigger.alarm_name)
-    answer, outcome = control.stop(cfg, SystemClock(), trigger)
+    answer, outcome = control.stop(cfg, _common.clock(), trigger)
     if outcome.stopped:
         metrics.add_metric(name="Stops", unit=MetricUnit.Count, value=1)
     elif outcome.decision != "not_running":
