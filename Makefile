@@ -27,13 +27,16 @@ build: $(VENV_STAMP) ## Build build/functions.zip (deterministic Lambda package)
 
 test: lint pytest ## Run everything CI runs (lint, type check, tests)
 
+PYTEST_ARGS ?=
 pytest: $(VENV_STAMP) ## Run the Python tests
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-lint: $(VENV_STAMP) ## ruff lint + format check, mypy
+lint: $(VENV_STAMP) ## ruff lint + format check, mypy, actionlint and zizmor on the workflows
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/actionlint .github/workflows/*.yml
+	$(VENV)/bin/zizmor --offline --quiet .github/workflows/
 
 typecheck: lint
 
