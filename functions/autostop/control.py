@@ -59,15 +59,27 @@ def _ready(config: Config, instance: ec2.Instance, now: datetime) -> bool:
     )
 
 
-def _poll(clock: Clock, deadline: datetime, done: Callable[[], bool]) -> bool:
-    """Call ``done`` every POLL_SECONDS until it is true or the deadline passes."""
+def _wait_for(
+    config: Config, clock: Clock, deadline: datetime, done: Callable[[ec2.Instance], bool]
+) -> tuple[ec2.Instance, bool]:
+    """Describe the instance every POLL_SECONDS until ``done`` holds or the deadline passes."""
     while True:
-        if done():
-            return True
+        instance = ec2.describe(config.instance_id)
+        if done(instance):
+            return instance, True
         remaining = (deadline - clock.now()).total_seconds()
         if remaining <= 0:
-            return False
+            return instance, False
         clock.sleep(min(POLL_SECONDS, remaining))
+
+
+def _gone(config: Config, state: str) -> RequestError:
+    return RequestError(
+        "InstanceGone",
+        f"instance {config.instance_id} is {state}; redeploy with `make deploy`",
+        instance_id=config.instance_id,
+        state=state,
+    )
 
 
 def _start_with_fallback(config: Config, instance: ec2.Instance, outcome: Outcome) -> None:
@@ -127,24 +139,14 @@ def start(
     outcome = Outcome()
     instance = ec2.describe(config.instance_id)
     if instance.state in GONE_STATES:
-        raise RequestError(
-            "InstanceGone",
-            f"instance {config.instance_id} is {instance.state}; redeploy with `make deploy`",
-            instance_id=config.instance_id,
-            state=instance.state,
-        )
+        raise _gone(config, instance.state)
     records.write_lease(config.lease_parameter, began, request_id)
 
     if instance.state == "stopping":
         limit = STOPPING_WAIT_LIMIT_S if budget_s is None else min(STOPPING_WAIT_LIMIT_S, budget_s)
         deadline = clock.now() + timedelta(seconds=limit)
-        box = [instance]
-
-        def stopped() -> bool:
-            box[0] = ec2.describe(config.instance_id)
-            return box[0].state != "stopping"
-
-        if not _poll(clock, deadline, stopped):
+        instance, stopped = _wait_for(config, clock, deadline, lambda i: i.state != "stopping")
+        if not stopped:
             raise RequestError(
                 "InstanceStopping",
                 f"instance is still stopping after {limit:.0f} s; "
@@ -153,7 +155,6 @@ def start(
                 state="stopping",
                 retry_after_s=RETRY_AFTER_STOPPING_S,
             )
-        instance = box[0]
 
     if instance.state == "stopped":
         _start_with_fallback(config, instance, outcome)
@@ -166,21 +167,18 @@ def start(
 
     ready = _ready(config, instance, clock.now())
     timed_out = False
-    if request.wait != "none" and not (ready or (request.wait == "running" and instance.state == "running")):
-        deadline = began + timedelta(seconds=budget)
-        box = [instance]
+    if (request.wait == "running" and instance.state != "running") or (request.wait == "ready" and not ready):
 
-        def reached() -> bool:
-            box[0] = ec2.describe(config.instance_id)
-            if box[0].state in GONE_STATES:
-                raise RequestError("InstanceGone", f"instance became {box[0].state} while starting")
+        def reached(current: ec2.Instance) -> bool:
+            if current.state in GONE_STATES:
+                raise _gone(config, current.state)
             if request.wait == "running":
-                return box[0].state == "running"
-            return _ready(config, box[0], clock.now())
+                return current.state == "running"
+            return _ready(config, current, clock.now())
 
-        timed_out = not _poll(clock, deadline, reached)
-        instance = box[0]
-        ready = _ready(config, instance, clock.now())
+        instance, done = _wait_for(config, clock, began + timedelta(seconds=budget), reached)
+        timed_out = not done
+        ready = done if request.wait == "ready" else _ready(config, instance, clock.now())
         if ready and request.wait == "ready":
             outcome.ready_wait_s = (clock.now() - began).total_seconds()
 
