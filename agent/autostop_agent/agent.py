@@ -358,11 +358,6 @@ class Agent:
         if full:
             self._last_full = mono
             self.reading = self._read_machine()
-            if self.queue is not None:
-                self._stats["QueueDepth"].add(float(self.queue.depth))
-            if self.reading.gpu_pct is not None:
-                self._stats["GPUUtilization"].add(self.reading.gpu_pct)
-            self._stats["ActiveSessions"].add(float(self.reading.sessions.total))
 
         self.reasons = self._busy_reasons()
         busy = bool(self.reasons)
@@ -374,9 +369,14 @@ class Agent:
             self.busy, self._dirty = busy, True
 
         self._write(mono, now)
-        self._publish(mono)
+        self._publish(mono)  # the readings before this one; this one opens the next minute
 
         if full:
+            if self.queue is not None:
+                self._stats["QueueDepth"].add(float(self.queue.depth))
+            if self.reading.gpu_pct is not None:
+                self._stats["GPUUtilization"].add(self.reading.gpu_pct)
+            self._stats["ActiveSessions"].add(float(self.reading.sessions.total))
             decision = self.self_stop.decide(
                 mono=mono,
                 uptime=self.host.uptime_seconds(),
