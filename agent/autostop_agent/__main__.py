@@ -51,7 +51,9 @@ def build_agent(config: Config, clock: Clock, *, imds_timeout: float = 2.0) -> A
     )
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None, clock: Clock | None = None
+) -> int:
     parser = argparse.ArgumentParser(
         prog="gpu-autostop-agent",
         description="Report ComfyUI readiness and activity to gpu-autostop; self-stop when forgotten.",
@@ -79,7 +81,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"gpu-autostop-agent: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
 
-    clock = SystemClock()
+    clock = clock or SystemClock()
     if args.once:
         agent = build_agent(config, clock, imds_timeout=1.0)
         print(json.dumps(agent.once(), indent=2))

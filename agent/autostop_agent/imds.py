@@ -46,6 +46,8 @@ def fetch_identity(endpoint: str, timeout: float = 2.0) -> Identity:
         {"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL_SECONDS)},
         timeout,
     )
+    if not token:
+        raise ImdsError("PUT /latest/api/token: empty token")
     headers = {"X-aws-ec2-metadata-token": token}
     instance_id = _request(endpoint, "GET", "/latest/meta-data/instance-id", headers, timeout)
     region = _request(endpoint, "GET", "/latest/meta-data/placement/region", headers, timeout)

@@ -10,9 +10,9 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 from moto import mock_aws
+from tests.agent.helpers import INSTANCE, PARAMETER, ComfyStandIn, FakeClock, FakeGpu, make_rig
 
 from autostop_agent.aws import AwsSink, Backoff, boto_factory
-from tests.agent.helpers import INSTANCE, PARAMETER, ComfyStandIn, FakeClock, FakeGpu, make_rig
 
 DIMENSIONS = [{"Name": "InstanceId", "Value": INSTANCE}]
 
@@ -121,9 +121,11 @@ def test_failed_writes_are_retried_with_growing_delays(comfy: ComfyStandIn, cloc
 def test_backoff_is_capped() -> None:
     backoff = Backoff(base=5, cap=300, rng=lambda: 1.0)
     delays = [backoff.failed(0) for _ in range(10)]
-    assert delays[:4] == [5, 10, 20, 40] and max(delays) == 300
+    assert delays[:4] == [5, 10, 20, 40]
+    assert max(delays) == 300
     backoff.succeeded()
-    assert backoff.ready(0) and backoff.failed(0) == 5
+    assert backoff.ready(0)
+    assert backoff.failed(0) == 5
     jittered = Backoff(base=8, rng=lambda: 0.0)
     assert jittered.failed(0) == 6  # jitter takes up to a quarter off
 
@@ -200,7 +202,8 @@ def test_restart_restores_last_activity_through_ssm(
     ssm = boto3.client("ssm", region_name="us-east-1")
     stored = json.loads(ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"])
     assert second.agent.last_activity_at == busy_seen
-    assert stored["last_activity_at"] is not None and stored["activity"] == []
+    assert stored["last_activity_at"] is not None
+    assert stored["activity"] == []
 
 
 @pytest.mark.parametrize("code", ["AccessDeniedException", "InternalServerError", "TooManyUpdates"])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
+
+from tests.agent.helpers import BOOT, INSTANCE, ComfyStandIn, FakeClock, Rig, make_rig
 
 from autostop_agent.clock import iso, parse_iso
 from autostop_agent.sessions import Sessions
-from tests.agent.helpers import BOOT, INSTANCE, ComfyStandIn, FakeClock, Rig, make_rig
 
 CONTRACT_KEYS = {
     "v", "instance_id", "boot_at", "heartbeat_at", "comfyui_ready", "ready_at", "queue_running",
@@ -115,7 +117,7 @@ def test_heartbeat_interval_is_configurable(comfy: ComfyStandIn, clock: FakeCloc
     rig = make_rig(comfy, clock, {"HEARTBEAT_SECONDS": "20"})
     rig.run(200)
     monos = [w.mono for w in rig.sink.writes]
-    assert [b - a for a, b in zip(monos, monos[1:], strict=False)] == [20.0] * 9
+    assert [b - a for a, b in itertools.pairwise(monos)] == [20.0] * 9
 
 
 def test_wall_clock_jump_changes_timestamps_not_cadence(
@@ -127,7 +129,7 @@ def test_wall_clock_jump_changes_timestamps_not_cadence(
     clock.wall_offset = timedelta(hours=-2)  # and backwards
     rig.run(120)
     monos = [w.mono for w in rig.sink.writes[1:]]
-    assert all(b - a == 60 for a, b in zip(monos, monos[1:], strict=False))
+    assert all(b - a == 60 for a, b in itertools.pairwise(monos))
     assert rig.runner.calls == []  # a 3 h jump is not 3 h of idleness
 
 
@@ -158,7 +160,9 @@ def test_one_failed_probe_keeps_readiness_and_last_queue(comfy: ComfyStandIn, ri
     comfy.down = False
     rig.run(30)
     assert len(rig.sink.writes) == n  # no flapping write for one dropped answer
-    assert rig.agent.ready and rig.agent.queue is not None and rig.agent.queue.depth == 5
+    assert rig.agent.ready
+    assert rig.agent.queue is not None
+    assert rig.agent.queue.depth == 5
 
 
 def test_images_completed_counts_across_a_comfyui_restart(comfy: ComfyStandIn, rig: Rig) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from tests.agent.helpers import ComfyStandIn, FakeClock, FakeHost, make_rig
 
 from autostop_agent.selfstop import GAP_SECONDS, RETRY_SECONDS, SelfStop
 from autostop_agent.sessions import Sessions
-from tests.agent.helpers import ComfyStandIn, FakeClock, FakeHost, make_rig
 
 
 def _stopper(minutes: float = 20, checks: int = 3, grace: float = 5) -> SelfStop:
@@ -29,15 +29,20 @@ def _feed(
 def test_stops_only_after_the_limit_of_idle_time() -> None:
     stop = _stopper(minutes=20)
     decision, _ = _feed(stop, 0, 20 * 60 - 5)
-    assert decision is not None and not decision.stop and decision.reason.startswith("idle 19.9 of 20")
+    assert decision is not None
+    assert not decision.stop
+    assert decision.reason.startswith("idle 19.9 of 20")
     decision = stop.decide(mono=20 * 60, uptime=4800, busy=False, sessions=0)
-    assert decision.stop and decision.reason == "idle for 20.0 minutes (limit 20)"
+    assert decision.stop
+    assert decision.reason == "idle for 20.0 minutes (limit 20)"
 
 
 def test_never_within_boot_grace() -> None:
     stop = _stopper(minutes=1, grace=30)
     decision, _ = _feed(stop, 0, 29 * 60, uptime0=0)
-    assert decision is not None and not decision.stop and decision.reason == "boot grace"
+    assert decision is not None
+    assert not decision.stop
+    assert decision.reason == "boot grace"
     assert stop.decide(mono=30 * 60 + 1, uptime=30 * 60 + 1, busy=False, sessions=0).stop
 
 
@@ -46,11 +51,13 @@ def test_needs_consecutive_idle_checks() -> None:
     # a long gap (agent stalled) restarts the idle time; after the restart it needs fresh idle checks too
     stop.decide(mono=0, uptime=3600, busy=False, sessions=0)
     d = stop.decide(mono=GAP_SECONDS + 1, uptime=3600, busy=False, sessions=0)
-    assert not d.stop and stop.consecutive == 1
+    assert not d.stop
+    assert stop.consecutive == 1
     stop2 = _stopper(minutes=0.05, checks=3)  # 3 s limit: the check count is what holds it back
     assert not stop2.decide(mono=0, uptime=3600, busy=False, sessions=0).stop
     d1 = stop2.decide(mono=5, uptime=3605, busy=False, sessions=0)
-    assert not d1.stop and d1.reason == "idle check 2 of 3"
+    assert not d1.stop
+    assert d1.reason == "idle check 2 of 3"
     assert stop2.decide(mono=10, uptime=3610, busy=False, sessions=0).stop
 
 
@@ -59,10 +66,12 @@ def test_never_while_busy_or_with_a_session(busy: bool, sessions: int) -> None:
     stop = _stopper(minutes=20)
     _feed(stop, 0, 19 * 60)
     decision, t = _feed(stop, 19 * 60 + 5, 60 * 60, busy=busy, sessions=sessions)
-    assert decision is not None and not decision.stop
+    assert decision is not None
+    assert not decision.stop
     # and the idle time starts again from the last busy reading
     decision, _ = _feed(stop, t, 19 * 60)
-    assert decision is not None and not decision.stop
+    assert decision is not None
+    assert not decision.stop
 
 
 def test_does_not_fire_again_while_the_shutdown_is_pending() -> None:
@@ -79,7 +88,9 @@ def test_does_not_fire_again_while_the_shutdown_is_pending() -> None:
     assert d.stop
     stop.fire(60, d)
     decision, _ = _feed(stop, 65, RETRY_SECONDS - 10)
-    assert decision is not None and not decision.stop and decision.reason == "shutdown already requested"
+    assert decision is not None
+    assert not decision.stop
+    assert decision.reason == "shutdown already requested"
     assert stop.decide(mono=60 + RETRY_SECONDS, uptime=400, busy=False, sessions=0).stop  # command failed?
     assert calls == [("poweroff",)]
 
@@ -87,7 +98,9 @@ def test_does_not_fire_again_while_the_shutdown_is_pending() -> None:
 def test_disabled_never_stops() -> None:
     stop = _stopper(minutes=0)
     decision, _ = _feed(stop, 0, 24 * 3600, step=60)
-    assert decision is not None and not decision.stop and decision.reason == "self-stop disabled"
+    assert decision is not None
+    assert not decision.stop
+    assert decision.reason == "self-stop disabled"
 
 
 def test_loop_runs_the_shutdown_command_after_idle_minutes_plus_10(
