@@ -64,6 +64,7 @@ def main(
     parser.add_argument(
         "--env-file", help="env file to read (default: $AGENT_ENV_FILE or /etc/gpu-autostop/agent.env)"
     )
+    parser.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
 
@@ -80,6 +81,9 @@ def main(
     except ConfigError as exc:
         print(f"gpu-autostop-agent: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
+    if args.check_config:
+        print(f"gpu-autostop-agent: configuration OK (record {config.agent_state_parameter})", file=sys.stderr)
+        return 0
 
     clock = clock or SystemClock()
     if args.once:
