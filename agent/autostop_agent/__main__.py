@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import FrameType
 
 from autostop_agent import __version__
@@ -34,7 +35,8 @@ def build_agent(config: Config, clock: Clock, *, imds_timeout: float = 2.0) -> A
         return scan(activity_regex=config.activity_process_regex)
 
     def sink(region: str) -> AwsSink:
-        return AwsSink(boto_factory(region))
+        # Slim botocore data next to the lock file (/run/gpu-autostop): rebuilt at each boot, 30 kB.
+        return AwsSink(boto_factory(region, Path(config.lock_file).parent / "botocore-data"))
 
     def identify() -> Identity:
         return fetch_identity(config.imds_endpoint, timeout=imds_timeout)
@@ -82,7 +84,9 @@ def main(
         print(f"gpu-autostop-agent: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
     if args.check_config:
-        print(f"gpu-autostop-agent: configuration OK (record {config.agent_state_parameter})", file=sys.stderr)
+        print(
+            f"gpu-autostop-agent: configuration OK (record {config.agent_state_parameter})", file=sys.stderr
+        )
         return 0
 
     clock = clock or SystemClock()

@@ -13,9 +13,13 @@ an outage never blocks the poll loop for long and never ends the process.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+from autostop_agent import slim
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +50,25 @@ class Backoff:
         self.next_at = None
 
 
-def boto_factory(region: str) -> ClientFactory:
-    """Clients for ``region`` from one shared boto3 session (created lazily)."""
+def boto_factory(region: str, slim_dir: Path | None = None) -> ClientFactory:
+    """Clients for ``region`` from one shared boto3 session (created lazily).
+
+    With ``slim_dir``, the session reads the trimmed botocore data built there (see slim.py).
+    """
     session: list[Any] = []
 
     def make(service: str) -> Any:
         import boto3
+        import botocore.session
         from botocore.config import Config as BotoConfig
 
         if not session:
-            session.append(boto3.session.Session(region_name=region))
+            core = botocore.session.get_session()
+            data = slim.ensure(slim_dir) if slim_dir is not None else None
+            if data is not None:
+                extra = core.get_config_variable("data_path")
+                core.set_config_variable("data_path", os.pathsep.join(filter(None, [str(data), extra])))
+            session.append(boto3.session.Session(botocore_session=core, region_name=region))
         config = BotoConfig(
             retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3, read_timeout=5
         )
