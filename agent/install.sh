@@ -88,7 +88,10 @@ if [[ "${SKIP_PIP:-0}" != 1 ]]; then
     die "the agent rejected its configuration (see the message above)"
 fi
 
-# 3. The systemd unit (pointing at this prefix).
+# 3. The README beside the virtualenv (the unit's Documentation=), and the systemd unit (pointing at this prefix).
+mkdir -p "$ROOT$PREFIX"
+install -m 0644 "$SRC/README.md" "$ROOT$PREFIX/agent-README.md"
+
 mkdir -p "$(dirname "$UNIT_FILE")"
 unit_text="$(sed "s#/opt/gpu-autostop#$PREFIX#g" "$SRC/$UNIT")"
 if [[ -f "$UNIT_FILE" ]] && [[ "$(cat "$UNIT_FILE")" == "$unit_text" ]]; then
