@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEV_REQUIREMENTS := requirements-dev.txt functions/requirements.txt
 
-.PHONY: help venv build test pytest lint fmt typecheck bench clean
+.PHONY: help venv build test pytest lint fmt typecheck bench bench-agent clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ fmt: $(VENV_STAMP) ## Format and auto-fix with ruff
 
 bench: build ## Print the zip size and each handler's cold import time vs the floor
 	$(PY) scripts/bench_imports.py
+
+bench-agent: $(VENV_STAMP) ## Run the on-instance agent 120 s against a stand-in ComfyUI + moto: RSS, CPU, readiness delay
+	$(PY) scripts/bench_agent.py --seconds $${BENCH_SECONDS:-120}
 
 clean: ## Remove build outputs, caches and virtual environments
 	rm -rf build $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml
