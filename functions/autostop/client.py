@@ -58,7 +58,7 @@ GONE_STATES = ("shutting-down", "terminated")
 #: What a failure means and what to do, by error code (the n8n workflows use the same codes).
 HINTS = {
     "NoCapacity": "AWS has no GPU capacity in the zone right now; try again later "
-    "(or set FALLBACK_INSTANCE_TYPES in Terraform).",
+    "(or set fallback_instance_types in Terraform).",
     "InstanceStopping": "the instance is still stopping; try again shortly.",
     "BudgetExceeded": "the monthly budget guard refuses to start the instance; "
     "raise the budget in Terraform or wait for the next month.",
@@ -174,7 +174,7 @@ class BotoInvoker:
             raise ClientError(
                 "ControlPlaneError", f"could not invoke {function_name}: {code}: {text}"
             ) from exc
-        except BotoCoreError as exc:
+        except (BotoCoreError, ValueError) as exc:  # ValueError: e.g. an empty region makes a bad endpoint
             raise ClientError("ControlPlaneError", f"could not invoke {function_name}: {exc}") from exc
         try:
             answer = json.loads(raw or b"null")

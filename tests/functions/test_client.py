@@ -387,7 +387,7 @@ def test_no_capacity_says_when_to_retry_and_exits_75(comfy: FakeComfyUI, cli: Ca
     assert result.code == client.EXIT_RETRY_LATER == 75
     assert "error NoCapacity: AWS has no capacity for g4dn.xlarge" in result.err
     assert "retry in 300 s" in result.err
-    assert "FALLBACK_INSTANCE_TYPES" in result.err
+    assert "fallback_instance_types" in result.err
     assert comfy.requests == []
 
 
@@ -783,6 +783,16 @@ def test_boto_invoker_explains_a_missing_function() -> None:
         "could not invoke gpu-autostop-start: ResourceNotFoundException: Function not found"
     )
     assert "--name" in (caught.value.hint or "")
+
+
+def test_boto_invoker_reports_a_missing_region_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    with pytest.raises(ClientError) as caught:
+        BotoInvoker()("gpu-autostop-status", {}, 30.0)
+    assert caught.value.code == "ControlPlaneError"
+    assert caught.value.message.startswith("could not invoke gpu-autostop-status: ")
 
 
 # --- the default graph and the package boundary -------------------------------------------------
