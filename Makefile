@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEV_REQUIREMENTS := requirements-dev.txt functions/requirements.txt
 
-.PHONY: help venv build test pytest lint fmt typecheck bench bench-agent clean
+.PHONY: help venv build test pytest lint fmt typecheck bench bench-agent clean start status
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,18 @@ bench: build ## Print the zip size and each handler's cold import time vs the fl
 
 bench-agent: $(VENV_STAMP) ## Run the on-instance agent 120 s against a stand-in ComfyUI + moto: RSS, CPU, readiness delay
 	$(PY) scripts/bench_agent.py --seconds $${BENCH_SECONDS:-120}
+
+# The command-line client against the deployed stack (AWS credentials and region from the usual
+# AWS_* variables or profile). GPU_AUTOSTOP_NAME: the Terraform `name` (default gpu-autostop);
+# WAIT: none|running|ready for `start`; ARGS: more options, e.g. ARGS=--json.
+WAIT ?= none
+CLIENT := PYTHONPATH=functions $(PY) -m autostop.client $(if $(GPU_AUTOSTOP_NAME),--name $(GPU_AUTOSTOP_NAME))
+
+start: $(VENV_STAMP) ## Start the GPU instance (WAIT=ready to wait for ComfyUI)
+	$(CLIENT) start --wait $(WAIT) $(ARGS)
+
+status: $(VENV_STAMP) ## Show the instance state, readiness and ComfyUI URL
+	$(CLIENT) status $(ARGS)
 
 clean: ## Remove build outputs, caches and virtual environments
 	rm -rf build $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml
