@@ -32,6 +32,8 @@ def build_agent(config: Config, clock: Clock, *, imds_timeout: float = 2.0) -> A
     """The agent wired to the real world (ComfyUI over HTTP, NVML, /proc, IMDS, boto3)."""
 
     def sessions() -> Sessions:
+        if not config.detect_sessions:
+            return Sessions()
         return scan(activity_regex=config.activity_process_regex)
 
     def sink(region: str) -> AwsSink:

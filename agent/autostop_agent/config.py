@@ -55,6 +55,9 @@ class Config:
     comfyui_timeout_seconds: float = 3.0
     lock_file: str = "/run/gpu-autostop/agent.lock"
     imds_endpoint: str = "http://169.254.169.254"
+    #: Count SSH/SSM/tmux/screen sessions as activity. Off only where the agent watches a
+    #: machine other than its own (the local demo), never on the GPU instance.
+    detect_sessions: bool = True
 
     @property
     def self_stop_enabled(self) -> bool:
@@ -138,6 +141,17 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     return raw.rstrip("/")
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = (_text(env, name) or "").lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {env.get(name)!r}")
+
+
 def _matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], example: str) -> str | None:
     value = _text(env, name)
     if value is not None and not pattern.match(value):
@@ -218,4 +232,5 @@ def load_config(env: Mapping[str, str], *, require_parameter: bool = True) -> Co
         comfyui_timeout_seconds=_number(env, "COMFYUI_TIMEOUT_SECONDS", 3.0, low=0.05, high=60),
         lock_file=lock_file,
         imds_endpoint=_url(env, "IMDS_ENDPOINT", Config.imds_endpoint),
+        detect_sessions=_flag(env, "DETECT_SESSIONS", True),
     )

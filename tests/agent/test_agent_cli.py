@@ -62,11 +62,20 @@ def test_defaults() -> None:
         ("AGENT_STATE_PARAMETER", "has spaces"),
         ("AGENT_LOCK_FILE", "relative.lock"),
         ("STARTUP_POLL_SECONDS", "30"),
+        ("DETECT_SESSIONS", "maybe"),
     ],
 )
 def test_invalid_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_config({"AGENT_STATE_PARAMETER": PARAMETER, name: value})
+
+
+def test_session_detection_is_on_unless_switched_off() -> None:
+    assert load_config({"AGENT_STATE_PARAMETER": PARAMETER}).detect_sessions is True
+    assert (
+        load_config({"AGENT_STATE_PARAMETER": PARAMETER, "DETECT_SESSIONS": "false"}).detect_sessions is False
+    )
+    assert load_config({"AGENT_STATE_PARAMETER": PARAMETER, "DETECT_SESSIONS": "On"}).detect_sessions is True
 
 
 def test_parameter_required_for_the_loop_not_for_once() -> None:
