@@ -130,7 +130,7 @@ class Agent:
             runner=runner,
         )
 
-        self.boot_at: datetime = host.boot_time() or clock.now()
+        self.boot_at: datetime = config.boot_at or host.boot_time() or clock.now()
         self.identity: Identity | None = None
         if config.instance_id and config.region:
             self.identity = Identity(config.instance_id, config.region)

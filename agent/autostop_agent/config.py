@@ -14,8 +14,11 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from autostop_agent.clock import parse_iso
 
 DEFAULT_ENV_FILE = "/etc/gpu-autostop/agent.env"
 EX_CONFIG = 78
@@ -58,6 +61,9 @@ class Config:
     #: Count SSH/SSM/tmux/screen sessions as activity. Off only where the agent watches a
     #: machine other than its own (the local demo), never on the GPU instance.
     detect_sessions: bool = True
+    #: When the watched machine booted; None reads it from /proc/stat. Like DETECT_SESSIONS, only
+    #: for an agent watching another machine (the local demo, where each "boot" is simulated).
+    boot_at: datetime | None = None
 
     @property
     def self_stop_enabled(self) -> bool:
@@ -139,6 +145,16 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
         raise ConfigError(f"{name} must be an http(s) URL like http://127.0.0.1:8188, got {raw!r}")
     return raw.rstrip("/")
+
+
+def _time(env: Mapping[str, str], name: str) -> datetime | None:
+    value = _text(env, name)
+    if value is None:
+        return None
+    parsed = parse_iso(value)
+    if parsed is None:
+        raise ConfigError(f"{name} must be a UTC ISO-8601 time like 2026-11-22T08:00:03Z, got {value!r}")
+    return parsed
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -233,4 +249,5 @@ def load_config(env: Mapping[str, str], *, require_parameter: bool = True) -> Co
         lock_file=lock_file,
         imds_endpoint=_url(env, "IMDS_ENDPOINT", Config.imds_endpoint),
         detect_sessions=_flag(env, "DETECT_SESSIONS", True),
+        boot_at=_time(env, "BOOT_AT"),
     )

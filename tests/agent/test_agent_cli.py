@@ -63,6 +63,7 @@ def test_defaults() -> None:
         ("AGENT_LOCK_FILE", "relative.lock"),
         ("STARTUP_POLL_SECONDS", "30"),
         ("DETECT_SESSIONS", "maybe"),
+        ("BOOT_AT", "yesterday"),
     ],
 )
 def test_invalid_values_name_the_variable(name: str, value: str) -> None:
@@ -76,6 +77,13 @@ def test_session_detection_is_on_unless_switched_off() -> None:
         load_config({"AGENT_STATE_PARAMETER": PARAMETER, "DETECT_SESSIONS": "false"}).detect_sessions is False
     )
     assert load_config({"AGENT_STATE_PARAMETER": PARAMETER, "DETECT_SESSIONS": "On"}).detect_sessions is True
+
+
+def test_boot_time_is_read_from_the_kernel_unless_given() -> None:
+    assert load_config({"AGENT_STATE_PARAMETER": PARAMETER}).boot_at is None
+    given = load_config({"AGENT_STATE_PARAMETER": PARAMETER, "BOOT_AT": "2026-11-22T08:00:03Z"}).boot_at
+    assert given is not None
+    assert given.isoformat() == "2026-11-22T08:00:03+00:00"
 
 
 def test_parameter_required_for_the_loop_not_for_once() -> None:

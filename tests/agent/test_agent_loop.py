@@ -38,6 +38,12 @@ def test_readiness_is_written_within_5s_of_comfyui_first_answering(comfy: ComfyS
     assert set(CONTRACT_KEYS) <= set(first_ready.record)
 
 
+def test_a_configured_boot_time_wins_over_the_kernel_one(comfy: ComfyStandIn, clock: FakeClock) -> None:
+    rig = make_rig(comfy, clock, env={"BOOT_AT": "2026-11-23T09:30:00Z"})
+    rig.run(1)
+    assert rig.records()[-1]["boot_at"] == "2026-11-23T09:30:00Z"
+
+
 def test_record_matches_the_contract(comfy: ComfyStandIn, rig: Rig) -> None:
     rig.run(1)
     record = rig.records()[-1]
