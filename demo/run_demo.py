@@ -26,6 +26,7 @@ from typing import Any
 
 from scripts.with_moto_server import moto_server
 
+from autostop.pricing import hourly_price
 from demo.driver import ROOT, DemoError, Deployment, Lambdas, Machine, Timeline, run_scenario
 
 DEMO_TESTS = ROOT / "demo" / "terraform"
@@ -173,9 +174,11 @@ def main(argv: list[str] | None = None) -> int:
             args.events_file.write_text(json.dumps({"events": timeline.events, "result": result}, indent=2))
     wall = time.monotonic() - began
     hours = sum(result.get("session_hours", []))
+    price = hourly_price("g4dn.xlarge", "us-east-1") or 0.0
     print(
-        f"\ndemo {'finished' if code == 0 else 'ended'} in {wall:.0f} s; GPU sessions billed: {hours * 60:.1f} "
-        f"minutes ≈ ${hours * 0.526:.4f} at g4dn.xlarge on-demand ($0.526/h, us-east-1)"
+        f"\ndemo {'finished' if code == 0 else 'ended'} in {wall:.0f} s; "
+        f"GPU time billed: {hours * 60:.1f} minutes ≈ ${hours * price:.4f} "
+        f"at g4dn.xlarge on-demand (${price}/h, us-east-1)"
     )
     return code
 
