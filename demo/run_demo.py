@@ -57,16 +57,21 @@ class Stack:
     def __init__(self, state_dir: Path, endpoint: str) -> None:
         self.state_dir = state_dir
         self.log = state_dir / "terraform.log"
-        env = {**os.environ, **AWS_ENV, "AWS_ENDPOINT_URL": endpoint, "TF_IN_AUTOMATION": "1"}
+        env = {
+            **os.environ,
+            **AWS_ENV,
+            "AWS_ENDPOINT_URL": endpoint,
+            "TF_IN_AUTOMATION": "1",
+            "DEMO_PYTHON": sys.executable,
+            "DEMO_ROOT": str(ROOT),
+            "DEMO_STATE_DIR": str(state_dir),
+        }
         command = [
             terraform_binary(),
             f"-chdir={ROOT / 'terraform'}",
             "test",
             "-no-color",
             f"-test-directory={os.path.relpath(DEMO_TESTS, ROOT / 'terraform')}",
-            f"-var=python={sys.executable}",
-            f"-var=repo_root={ROOT}",
-            f"-var=state_dir={state_dir}",
         ]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
