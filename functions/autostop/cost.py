@@ -118,7 +118,11 @@ def overhead_lines(
 
     gp3 = book.service("ebs_gp3_gb_month", region)
     lines.append(
-        Line("storage", a.volume_gb * gp3.usd, f"{a.volume_gb:g} GB gp3 x ${gp3.usd:g}/GB-month, stopped or not")
+        Line(
+            "storage",
+            a.volume_gb * gp3.usd,
+            f"{a.volume_gb:g} GB gp3 x ${gp3.usd:g}/GB-month, stopped or not",
+        )
     )
 
     ipv4 = book.service("public_ipv4_hour", region)
@@ -147,14 +151,19 @@ def overhead_lines(
     alarms = _free(a.metric_alarms, 10, a)
     lines += [
         Line("monitoring", alarms * alarm, f"{alarms:g} metric alarms x ${alarm:g}"),
-        Line("monitoring", a.composite_alarms * composite, f"{a.composite_alarms} composite x ${composite:g}"),
+        Line(
+            "monitoring", a.composite_alarms * composite, f"{a.composite_alarms} composite x ${composite:g}"
+        ),
         Line(
             "monitoring",
             _free(metric_months, 10, a) * metric,
             f"{metric_months:.2f} metric-months (custom metrics"
-            f"{' and detailed monitoring' if a.detailed_monitoring else ''}, sent while running) x ${metric:g}",
+            f"{' and detailed monitoring' if a.detailed_monitoring else ''}, sent while running)"
+            f" x ${metric:g}",
         ),
-        Line("monitoring", _free(a.dashboards, 3, a) * dashboard, f"{a.dashboards} dashboard x ${dashboard:g}"),
+        Line(
+            "monitoring", _free(a.dashboards, 3, a) * dashboard, f"{a.dashboards} dashboard x ${dashboard:g}"
+        ),
     ]
 
     kms = book.service("kms_key_month", region).usd
@@ -172,8 +181,16 @@ def overhead_lines(
             f"Lambda: {calls:,.0f} invocations, {gb_seconds:,.0f} GB-s",
         ),
         Line("control_plane", a.log_gb * logs, f"{a.log_gb:g} GB of logs x ${logs:g}"),
-        Line("control_plane", a.cost_explorer_requests * ce, f"{a.cost_explorer_requests:.1f} Cost Explorer requests"),
-        Line("control_plane", 0.0, "SSM parameters, SNS email, EventBridge, 2 budgets: no charge at this volume"),
+        Line(
+            "control_plane",
+            a.cost_explorer_requests * ce,
+            f"{a.cost_explorer_requests:.1f} Cost Explorer requests",
+        ),
+        Line(
+            "control_plane",
+            0.0,
+            "SSM parameters, SNS email, EventBridge, 2 budgets: no charge at this volume",
+        ),
     ]
     return lines
 
@@ -204,7 +221,12 @@ def monthly_bill(
         f"{running:.1f} h x ${hourly.usd:g}/h {market}",
     )
     return Estimate(
-        instance_type, region, market, running, hourly, (compute, *overhead_lines(book, region, running, assumptions))
+        instance_type,
+        region,
+        market,
+        running,
+        hourly,
+        (compute, *overhead_lines(book, region, running, assumptions)),
     )
 
 
@@ -248,7 +270,9 @@ def render(estimate: Estimate, hours_per_day: float, days: float) -> str:
 def table(book: PriceBook, region: str, market: str, assumptions: Assumptions, breakdown_type: str) -> str:
     """Markdown: every instance type at 24/7 and 8/4/2 hours a day, then one type's breakdown."""
     heads = ["24/7" if h == 24 else f"{h:g} h/day" for h in TABLE_HOURS]
-    ip = {"auto": "public IPv4 while running", "eip": "Elastic IP", "none": "no public IP"}[assumptions.public_ip]
+    ip = {"auto": "public IPv4 while running", "eip": "Elastic IP", "none": "no public IP"}[
+        assumptions.public_ip
+    ]
     out = [
         f"Monthly bill in USD, {region}, {market}, {assumptions.volume_gb:g} GB gp3, {ip} "
         f"(`python -m autostop.cost --table --region {region}`)",
@@ -260,25 +284,35 @@ def table(book: PriceBook, region: str, market: str, assumptions: Assumptions, b
         cells = []
         for hours in TABLE_HOURS:
             try:
-                cells.append(f"{monthly_bill(book, itype, region, hours, market=market, assumptions=assumptions).total:,.2f}")
+                bill = monthly_bill(book, itype, region, hours, market=market, assumptions=assumptions)
+                cells.append(f"{bill.total:,.2f}")
             except PriceUnknown:
                 cells.append("n/a")
         if cells[0] == "n/a" and book.offered(itype, region) is False:
             cells = ["not offered"] * len(cells)
         out.append(f"| {itype} | " + " | ".join(cells) + " |")
     try:
-        bills = [monthly_bill(book, breakdown_type, region, h, market=market, assumptions=assumptions) for h in TABLE_HOURS]
+        bills = [
+            monthly_bill(book, breakdown_type, region, h, market=market, assumptions=assumptions)
+            for h in TABLE_HOURS
+        ]
     except PriceUnknown as exc:
         return "\n".join([*out, "", f"(no breakdown: {exc})"])
-    out += ["", f"{breakdown_type} in detail:", "", "| item | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(heads)]
+    out += [
+        "",
+        f"{breakdown_type} in detail:",
+        "",
+        "| item | " + " | ".join(heads) + " |",
+        "|---|" + "---:|" * len(heads),
+    ]
     for name in (*CATEGORIES, "total"):
         values = [b.total if name == "total" else b.items[name] for b in bills]
         label = f"**{name}**" if name == "total" else name
         out.append(f"| {label} | " + " | ".join(f"{v:,.2f}" for v in values) + " |")
     out += [
         "",
-        "Prices read 2026-11-23 (on-demand: AWS Price List via the SkyPilot catalog; see `python -m autostop.pricing`);",
-        "a 730-hour month, before tax and free tier.",
+        "Prices read 2026-11-23 (on-demand: AWS Price List via the SkyPilot catalog; sources:",
+        "`python -m autostop.pricing`); a 730-hour month, before tax and free tier.",
     ]
     return "\n".join(out)
 
@@ -289,11 +323,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate the monthly AWS bill of gpu-autostop before deploying.",
     )
     parser.add_argument("--instance-type", default="g4dn.xlarge", help="EC2 type (default g4dn.xlarge)")
-    parser.add_argument("--region", default="us-east-1", help=f"AWS region; the table knows {', '.join(REGIONS)}")
-    parser.add_argument("--hours-per-day", type=float, help="running hours a day (0-24); required without --table")
-    parser.add_argument("--days", type=float, default=DAYS_PER_MONTH, help="days of use in the month (default 30.4)")
+    parser.add_argument(
+        "--region", default="us-east-1", help=f"AWS region; the table knows {', '.join(REGIONS)}"
+    )
+    parser.add_argument(
+        "--hours-per-day", type=float, help="running hours a day (0-24); required without --table"
+    )
+    parser.add_argument(
+        "--days", type=float, default=DAYS_PER_MONTH, help="days of use in the month (default 30.4)"
+    )
     parser.add_argument("--market", choices=MARKETS, default="on-demand")
-    parser.add_argument("--volume-gb", type=float, default=Assumptions.volume_gb, help="gp3 root volume (100)")
+    parser.add_argument(
+        "--volume-gb", type=float, default=Assumptions.volume_gb, help="gp3 root volume (100)"
+    )
     ip = parser.add_mutually_exclusive_group()
     ip.add_argument("--eip", action="store_true", help="an Elastic IP (billed all month)")
     ip.add_argument("--no-public-ip", action="store_true", help="no public IPv4")

@@ -48,7 +48,10 @@ _SPOT = (
     "approximate: spot snapshot in the SkyPilot catalog (catalogs/v8/aws/vms.csv @00148f2), "
     "median over the region's availability zones, local zones excluded; spot prices move daily"
 )
-_NOT_OFFERED = "not offered in this region (absent from the SkyPilot catalog @00148f2; check with aws ec2 describe-instance-type-offerings)"
+_NOT_OFFERED = (
+    "not offered in this region (absent from the SkyPilot catalog @00148f2; "
+    "check with aws ec2 describe-instance-type-offerings)"
+)
 
 # (on-demand, typical spot) USD per hour; None: the type is not offered in the region.
 _INSTANCE_TABLE: dict[str, dict[str, tuple[float, float] | None]] = {
@@ -263,7 +266,9 @@ class PriceBook:
                 bad = sorted(set(values) - {"on_demand", "spot"})
                 if bad:
                     raise PriceFileError(f"{where}: unknown key(s) {bad}; use 'on_demand' and 'spot'")
-                on_demand = _usd(values.get("on_demand", current[0] if current else None), where + ".on_demand")
+                on_demand = _usd(
+                    values.get("on_demand", current[0] if current else None), where + ".on_demand"
+                )
                 spot = _usd(values.get("spot", current[1] if current else on_demand), where + ".spot")
                 book.instances[region][itype] = (on_demand, spot)
                 for key, market in (("on_demand", "on-demand"), ("spot", "spot")):
@@ -271,8 +276,10 @@ class PriceBook:
                         book.overridden[(region, itype, market)] = label
         for name, value in _mapping(data.get("services", {}), f"{origin}: services").items():
             if name not in book.services:
-                raise PriceFileError(f"{origin}: services.{name} is not a known price ({', '.join(book.services)})")
-            unit, rates, source = book.services[name]
+                raise PriceFileError(
+                    f"{origin}: services.{name} is not a known price ({', '.join(book.services)})"
+                )
+            rates = book.services[name][1]
             if isinstance(value, Mapping):
                 for region, usd in value.items():
                     rates[str(region)] = _usd(usd, f"{origin}: services.{name}.{region}")
@@ -333,6 +340,20 @@ def hourly_price(
         return default_book().instance(instance_type, region, market).usd
     except PriceUnknown:
         return None
+
+
+def cautious_hourly_price(
+    instance_type: str, region: str, override: float | None = None, market: str = "on-demand"
+) -> float:
+    """Like ``hourly_price`` but never unknown: the type's highest price elsewhere, else the table's."""
+    price = hourly_price(instance_type, region, override, market)
+    if price is not None:
+        return price
+    book = default_book()
+    index = 0 if market == "on-demand" else 1
+    same_type = [pair[index] for row in book.instances.values() if (pair := row.get(instance_type))]
+    every = [pair[index] for row in book.instances.values() for pair in row.values() if pair]
+    return max(same_type or every)
 
 
 def main(argv: list[str] | None = None) -> int:
