@@ -26,7 +26,7 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -37,6 +37,7 @@ from autostop.ledger import Ledger, month_fraction_elapsed, month_of, month_star
 if TYPE_CHECKING:
     from autostop.config import Config
     from autostop.ec2 import Instance
+    from autostop.events import BudgetNotice
 
 CAP_PARAMETER_ENV = "CAP_PARAMETER"
 
@@ -259,6 +260,46 @@ def trip(
             ),
         )
     return stopped
+
+
+def on_budget(config: Config, now: datetime, notices: list[BudgetNotice]) -> dict[str, Any]:
+    """AWS Budgets said the cap's budget was passed: trip (stop, flag, email) unless it is only a forecast.
+
+    A FORECASTED notification never trips. An ACTUAL one trips, except when it names an
+    amount below HARD_CAP_USD (a budget notification routed to the cap topic by mistake).
+    """
+    if not config.cap_parameter:
+        raise RuntimeError("CAP_PARAMETER is not set")
+    decisions = []
+    tripping: BudgetNotice | None = None
+    for notice in notices:
+        label = f"budget {notice.budget_name or '?'} ({notice.kind.lower()}"
+        label += f", ${notice.amount_usd:.2f})" if notice.amount_usd is not None else ")"
+        if notice.kind == "FORECASTED":
+            decisions.append(f"{label}: a forecast, not tripping")
+        elif (
+            config.hard_cap_usd is not None
+            and notice.amount_usd is not None
+            and notice.amount_usd < config.hard_cap_usd
+        ):
+            decisions.append(f"{label}: below the hard cap ${config.hard_cap_usd:.2f}, not tripping")
+        else:
+            decisions.append(f"{label}: tripping the hard cap")
+            tripping = tripping or notice
+    stopped = False
+    previous = read_state(config.cap_parameter)
+    if tripping is not None:
+        amount = f" reached ${tripping.amount_usd:.2f}" if tripping.amount_usd is not None else " was passed"
+        reason = f"AWS Budgets: the actual cost of budget {tripping.budget_name or '?'}{amount}"
+        stopped = trip(config, now, source="budget", reason=reason, previous=previous)
+    return {
+        "ok": True,
+        "instance_id": config.instance_id,
+        "tripped": tripping is not None or previous.tripped,
+        "newly_tripped": tripping is not None and not previous.tripped,
+        "stopped": stopped,
+        "decisions": decisions,
+    }
 
 
 def reset(parameter: str, now: datetime, extra_usd: float = 0.0) -> CapState:
