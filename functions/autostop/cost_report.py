@@ -11,6 +11,7 @@ project's own estimate and says why. The email is plain text.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -189,6 +190,16 @@ def _usd(value: float | None) -> str:
     return "unknown" if value is None else f"${value:,.2f}"
 
 
+def _wrap(line: str, width: int = 78) -> str:
+    """Plain-text mail: wrap long lines, continuation lines indented under the text."""
+    if len(line) <= width:
+        return line
+    indent = " " * (len(line) - len(line.lstrip()))
+    return textwrap.fill(
+        line, width=width, subsequent_indent=indent + ("  " if indent else ""), break_on_hyphens=False
+    )
+
+
 def render(config: Config, report: Report) -> tuple[str, str]:
     """Subject and plain-text body."""
     r = report
@@ -212,8 +223,8 @@ def render(config: Config, report: Report) -> tuple[str, str]:
     else:
         lines += [
             f"  Cost Explorer is unavailable ({r.explorer_error}).",
-            "  The figures below are this project's own estimate. To get AWS's own figures, enable",
-            "  Cost Explorer in the Billing console and allow ce:GetCostAndUsage to the report function.",
+            "  The figures below are this project's own estimate. To get AWS's own figures, enable Cost "
+            "Explorer in the Billing console and allow ce:GetCostAndUsage to the report function.",
         ]
     lines += ["", "USAGE (this project's own records)"]
     if r.ledger is not None:
@@ -260,10 +271,11 @@ def render(config: Config, report: Report) -> tuple[str, str]:
             lines.append(f"  Hard cap ${r.cap_usd:,.2f} (own real-time estimate): {share}: not tripped")
     lines += [
         "",
-        "Cost Explorer figures lag up to a day; the own estimate uses list prices and this project's",
+        "Cost Explorer figures lag up to a day; the own estimate uses list prices and this project's "
         "start/stop records. Details: README, section Cost.",
     ]
     subject = f"gpu-autostop weekly cost: {_usd(spend)} so far in {month_name}"
+    lines = [_wrap(line) for line in lines]
     if r.explorer is None:
         subject += " (estimate)"
     return subject, "\n".join(lines)
