@@ -266,9 +266,11 @@ def render(config: Config, report: Report) -> tuple[str, str]:
         else:
             est = r.own_estimate_usd
             share = (
-                f"{est / r.cap_usd * 100:.0f}% reached" if est is not None and r.cap_usd else "no estimate"
+                f"own estimate at {est / r.cap_usd * 100:.0f}%"
+                if est is not None and r.cap_usd
+                else "no estimate"
             )
-            lines.append(f"  Hard cap ${r.cap_usd:,.2f} (own real-time estimate): {share}: not tripped")
+            lines.append(f"  Hard cap ${r.cap_usd:,.2f}: not tripped ({share})")
     lines += [
         "",
         "Cost Explorer figures lag up to a day; the own estimate uses list prices and this project's "
