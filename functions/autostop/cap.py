@@ -211,8 +211,13 @@ def trip(
     reason: str,
     instance: Instance | None = None,
     previous: CapState | None = None,
+    stop: bool = True,
 ) -> bool:
-    """Set the flag, stop the instance (forced) and email. True when this call stopped it."""
+    """Set the flag, stop the instance (forced) and email. True when this call stopped it.
+
+    ``stop=False`` (the start function, which has no StopInstances permission): the flag is
+    set and the stop function's next re-check stops a running instance within minutes.
+    """
     from autostop import ec2, notify
 
     if not config.cap_parameter:
@@ -226,7 +231,7 @@ def trip(
         )
     instance = instance or ec2.describe(config.instance_id)
     stopped = False
-    if instance.state in ("pending", "running"):
+    if stop and instance.state in ("pending", "running"):
         try:
             ec2.stop(config.instance_id)
             stopped = True
@@ -234,11 +239,12 @@ def trip(
             if ec2.error_code(exc) != "IncorrectInstanceState":
                 raise
     if newly or stopped:
-        what = (
-            f"stopped instance {config.instance_id}"
-            if stopped
-            else f"instance {config.instance_id} is {instance.state}"
-        )
+        if stopped:
+            what = f"stopped instance {config.instance_id}"
+        elif instance.state in ("pending", "running"):
+            what = f"instance {config.instance_id} is stopped at the next re-check"
+        else:
+            what = f"instance {config.instance_id} is {instance.state}"
         notify.publish(
             config.alert_topic_arn,
             f"gpu-autostop: hard cap reached, {what}",

@@ -128,7 +128,7 @@ def _guard_cap(config: Config, now: datetime, instance: ec2.Instance) -> None:
     reason = state.reason
     if not state.tripped:
         reason = _over_cap_reason(result)
-        cap.trip(config, now, source="estimate", reason=reason, instance=instance, previous=state)
+        cap.trip(config, now, source="estimate", reason=reason, instance=instance, previous=state, stop=False)
     raise RequestError(
         "BudgetExceeded",
         f"the hard spend cap is tripped ({reason or 'no reason recorded'}); starts are refused until the "

@@ -401,3 +401,19 @@ def test_a_ledger_failure_never_fails_a_start(capped: Env, monkeypatch: pytest.M
     answer, outcome = control.start(capped.config, capped.clock, parse_start({}))
     assert answer["started"] is True
     assert "AccessDeniedException" in outcome.extra["ledger_error"]
+
+
+def test_a_start_while_running_over_the_cap_trips_and_the_recheck_stops(capped: Env) -> None:
+    """The start function never stops the instance itself (no StopInstances for it); the re-check does."""
+    busy(capped)
+    spend(capped, 55.0)
+    with pytest.raises(RequestError, match=r"hard spend cap"):
+        start(capped)
+    assert capped.calls.mutating_ec2 == []
+    [note] = capped.notifications()
+    assert "stopped at the next re-check" in note["Subject"]
+    answer = stop(capped)
+    assert answer["decision"] == "hard_cap"
+    assert answer["stopped"] is True
+    [again] = capped.notifications()
+    assert "stopped instance" in again["Subject"]
