@@ -36,8 +36,8 @@ from autostop.ledger import Ledger, month_fraction_elapsed, month_of, month_star
 
 if TYPE_CHECKING:
     from autostop.config import Config
+    from autostop.cost_events import BudgetNotice
     from autostop.ec2 import Instance
-    from autostop.events import BudgetNotice
 
 CAP_PARAMETER_ENV = "CAP_PARAMETER"
 
@@ -266,6 +266,45 @@ def trip(
             ),
         )
     return stopped
+
+
+def over_cap_reason(result: CapCheck) -> str:
+    spend = result.estimate.describe() if result.estimate else "unknown"
+    return f"month-to-date estimate {spend} reached the hard cap of ${result.cap_usd or 0:.2f}"
+
+
+def guard_start(config: Config, now: datetime, instance: Instance) -> None:
+    """Start: refuse (BudgetExceeded, nothing changed) while tripped; trip when the estimate passed it."""
+    from autostop.errors import RequestError
+
+    result = check(config, now, instance)
+    if not result.blocks:
+        return
+    state = result.state
+    reason = state.reason
+    if not state.tripped:
+        reason = over_cap_reason(result)
+        trip(config, now, source="estimate", reason=reason, instance=instance, previous=state, stop=False)
+    raise RequestError(
+        "BudgetExceeded",
+        f"the hard spend cap is tripped ({reason or 'no reason recorded'}); starts are refused until the "
+        f"owner resets it with `make reset-cap`",
+        instance_id=config.instance_id,
+        state=instance.state,
+        cap_usd=result.cap_usd,
+        estimate_usd=result.estimate.total if result.estimate else None,
+        tripped_at=iso(state.tripped_at) if state.tripped else iso(now),
+    )
+
+
+def enforce(config: Config, now: datetime, instance: Instance) -> tuple[bool, str] | None:
+    """A stop re-check: over the cap (or tripped), stop (forced). (stopped, reason), or None to go on."""
+    result = check(config, now, instance)
+    if not result.blocks:
+        return None
+    reason = result.state.reason if result.state.tripped else over_cap_reason(result)
+    source = result.state.source if result.state.tripped else "estimate"
+    return trip(config, now, source=source, reason=reason, instance=instance, previous=result.state), reason
 
 
 def on_budget(config: Config, now: datetime, notices: list[BudgetNotice]) -> dict[str, Any]:

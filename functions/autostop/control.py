@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -20,10 +20,6 @@ from autostop.config import Config
 from autostop.errors import RequestError
 from autostop.events import StartRequest, StopTrigger
 from autostop.idle import StopPolicy, Verdict, agent_is_current, decide, idle_since
-
-if TYPE_CHECKING:  # the cap and the ledger are imported when configured: lean cold starts
-    from autostop.cap import CapCheck
-    from autostop.ledger import Ledger
 
 POLL_SECONDS = 5.0
 #: How long start waits for a stopping instance to reach "stopped" before it gives up.
@@ -117,100 +113,12 @@ def _start_with_fallback(config: Config, instance: ec2.Instance, outcome: Outcom
     )
 
 
-def _guard_cap(config: Config, now: datetime, instance: ec2.Instance) -> None:
-    """Refuse (BudgetExceeded) while the hard cap is tripped; trip it when the estimate passed it."""
-    from autostop import cap
-
-    result = cap.check(config, now, instance)
-    if not result.blocks:
-        return
-    state = result.state
-    reason = state.reason
-    if not state.tripped:
-        reason = _over_cap_reason(result)
-        cap.trip(config, now, source="estimate", reason=reason, instance=instance, previous=state, stop=False)
-    raise RequestError(
-        "BudgetExceeded",
-        f"the hard spend cap is tripped ({reason or 'no reason recorded'}); starts are refused until the "
-        f"owner resets it with `make reset-cap`",
-        instance_id=config.instance_id,
-        state=instance.state,
-        cap_usd=result.cap_usd,
-        estimate_usd=result.estimate.total if result.estimate else None,
-        tripped_at=iso(state.tripped_at) if state.tripped else iso(now),
-    )
-
-
-def _over_cap_reason(result: CapCheck) -> str:
-    spend = result.estimate.describe() if result.estimate else "unknown"
-    return f"month-to-date estimate {spend} reached the hard cap of ${result.cap_usd or 0:.2f}"
-
-
 def _ledger_safely(outcome: Outcome, action: Callable[[], None]) -> None:
     """Bookkeeping never fails a start or a stop: an SSM error is reported for the log instead."""
     try:
         action()
     except ClientError as exc:
         outcome.extra["ledger_error"] = f"{ec2.error_code(exc)}: {exc}"
-
-
-def _session_price(config: Config, instance: ec2.Instance) -> float:
-    from autostop.pricing import cautious_hourly_price
-
-    market = "spot" if instance.lifecycle == "spot" else "on-demand"
-    return cautious_hourly_price(instance.instance_type, config.region, config.hourly_price_usd, market)
-
-
-def _ledger_start(config: Config, now: datetime, instance: ec2.Instance) -> None:
-    from autostop import ledger
-
-    assert config.ledger_parameter
-    book = ledger.read(config.ledger_parameter, now)
-    _close_unfinished(config, now, book, instance.launch_time)
-    book.record_start(
-        now, instance.launch_time or now, instance.instance_type, _session_price(config, instance)
-    )
-    ledger.write(config.ledger_parameter, book)
-
-
-def _close_unfinished(config: Config, now: datetime, book: Ledger, current_launch: datetime | None) -> bool:
-    """Close a session whose stop this project did not see, ending at that boot's last heartbeat."""
-    opened = book.open_launch()
-    if opened is None or opened == current_launch:
-        return False
-    record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
-    ended = (
-        record.heartbeat_at if record and record.is_of_boot(opened) and record.heartbeat_at > opened else now
-    )
-    images = record.images_completed if record and record.is_of_boot(opened) else 0
-    details = book.open or {}
-    price = float(details.get("price") or 0.0)
-    return book.record_stop(now, opened, str(details.get("instance_type")), price, images=images, end=ended)
-
-
-def _ledger_stop(
-    config: Config, now: datetime, instance: ec2.Instance, record: records.AgentRecord | None
-) -> None:
-    from autostop import ledger
-
-    assert config.ledger_parameter
-    if instance.launch_time is None:
-        return
-    book = ledger.read(config.ledger_parameter, now)
-    images = record.images_completed if record and record.is_of_boot(instance.launch_time) else 0
-    if book.record_stop(
-        now, instance.launch_time, instance.instance_type, _session_price(config, instance), images
-    ):
-        ledger.write(config.ledger_parameter, book)
-
-
-def _ledger_reconcile(config: Config, now: datetime) -> None:
-    from autostop import ledger
-
-    assert config.ledger_parameter
-    book = ledger.read(config.ledger_parameter, now)
-    if _close_unfinished(config, now, book, None):
-        ledger.write(config.ledger_parameter, book)
 
 
 def start(
@@ -234,7 +142,9 @@ def start(
             state=instance.state,
         )
     if config.cap_parameter:
-        _guard_cap(config, began, instance)
+        from autostop import cap  # only with a cap: lean cold starts
+
+        cap.guard_start(config, began, instance)
     records.write_lease(config.lease_parameter, began, request_id)
 
     if instance.state == "stopping":
@@ -261,7 +171,9 @@ def start(
         _start_with_fallback(config, instance, outcome)
         instance = ec2.describe(config.instance_id)
         if outcome.started and config.ledger_parameter:
-            _ledger_safely(outcome, lambda: _ledger_start(config, clock.now(), instance))
+            from autostop import ledger
+
+            _ledger_safely(outcome, lambda: ledger.on_start(config, clock.now(), instance))
     outcome.instance_type = outcome.instance_type or instance.instance_type
     outcome.decision = "started" if outcome.started else "already_" + instance.state
     outcome.reason = outcome.reason or (
@@ -392,11 +304,19 @@ def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, 
     verdict: Verdict | None = None
     record: records.AgentRecord | None = None
     if config.ledger_parameter and instance.state in ("stopping", "stopped"):
-        _ledger_safely(outcome, lambda: _ledger_reconcile(config, now))
+        from autostop import ledger
+
+        _ledger_safely(outcome, lambda: ledger.reconcile(config, now))
     if config.cap_parameter and not trigger.force and instance.state in ("pending", "running"):
-        capped = _stop_for_cap(config, now, instance, outcome)
+        from autostop import cap
+
+        capped = cap.enforce(config, now, instance)  # the hard cap, before (and apart from) the idle rule
         if capped is not None:
-            return capped, outcome
+            outcome.stopped, why = capped
+            outcome.decision, outcome.reason = "hard_cap", f"hard cap: {why}"
+            if outcome.stopped:
+                _after_stop(config, now, instance, outcome, None)
+            return _stop_answer(config, outcome, None), outcome
     if trigger.force:
         if instance.state not in ("pending", "running"):
             outcome.decision, outcome.reason = (
@@ -446,40 +366,29 @@ def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, 
         return _stop_answer(config, outcome, verdict), outcome
     outcome.stopped = True
     subject, message = _stop_message(config, instance, now, trigger, verdict)
-    hours, cost = session_cost(config, instance, now)
-    outcome.extra.update(session_hours=round(hours, 3), session_cost_usd=cost)
-    if config.ledger_parameter:
-        if record is None:
-            record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
-        _ledger_safely(outcome, lambda: _ledger_stop(config, now, instance, record))
+    _after_stop(config, now, instance, outcome, record)
     from autostop import notify
 
     notify.publish(config.alert_topic_arn, subject, message)
     return _stop_answer(config, outcome, verdict), outcome
 
 
-def _stop_for_cap(
-    config: Config, now: datetime, instance: ec2.Instance, outcome: Outcome
-) -> dict[str, Any] | None:
-    """The hard cap, checked on every re-check before the idle rule: over it, stop (forced)."""
-    from autostop import cap
+def _after_stop(
+    config: Config,
+    now: datetime,
+    instance: ec2.Instance,
+    outcome: Outcome,
+    record: records.AgentRecord | None,
+) -> None:
+    """The session's cost for the answer, and the session closed in the usage ledger."""
+    hours, cost = session_cost(config, instance, now)
+    outcome.extra.update(session_hours=round(hours, 3), session_cost_usd=cost)
+    if config.ledger_parameter:
+        from autostop import ledger
 
-    result = cap.check(config, now, instance)
-    if not result.blocks:
-        return None
-    reason = result.state.reason if result.state.tripped else _over_cap_reason(result)
-    source = result.state.source if result.state.tripped else "estimate"
-    outcome.stopped = cap.trip(
-        config, now, source=source, reason=reason, instance=instance, previous=result.state
-    )
-    outcome.decision, outcome.reason = "hard_cap", f"hard cap: {reason}"
-    if outcome.stopped:
-        hours, cost = session_cost(config, instance, now)
-        outcome.extra.update(session_hours=round(hours, 3), session_cost_usd=cost)
-        if config.ledger_parameter:
+        if record is None:
             record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
-            _ledger_safely(outcome, lambda: _ledger_stop(config, now, instance, record))
-    return _stop_answer(config, outcome, None)
+        _ledger_safely(outcome, lambda: ledger.on_stop(config, now, instance, record))
 
 
 def _stop_answer(config: Config, outcome: Outcome, verdict: Verdict | None) -> dict[str, Any]:

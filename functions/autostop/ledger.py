@@ -25,12 +25,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from autostop import aws
+from autostop import aws, records
 from autostop.clock import iso, parse_time
+
+if TYPE_CHECKING:
+    from autostop.config import Config
+    from autostop.ec2 import Instance
 
 VERSION = 1
 DAYS_KEPT = 8
@@ -260,3 +264,58 @@ def read(parameter: str, now: datetime) -> Ledger:
 
 def write(parameter: str, ledger: Ledger) -> None:
     aws.client("ssm").put_parameter(Name=parameter, Value=ledger.dumps(), Type="String", Overwrite=True)
+
+
+# --- kept by the start and stop functions -------------------------------------------------------------
+
+
+def session_price(config: Config, instance: Instance) -> float:
+    """The hourly price of this boot (typical spot for a spot instance); never unknown."""
+    from autostop.pricing import cautious_hourly_price
+
+    market = "spot" if instance.lifecycle == "spot" else "on-demand"
+    return cautious_hourly_price(instance.instance_type, config.region, config.hourly_price_usd, market)
+
+
+def close_unfinished(config: Config, now: datetime, book: Ledger, current_launch: datetime | None) -> bool:
+    """Close a session whose stop this project did not see, ending at that boot's last heartbeat."""
+    opened = book.open_launch()
+    if opened is None or opened == current_launch:
+        return False
+    record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
+    of_boot = record is not None and record.is_of_boot(opened)
+    ended = record.heartbeat_at if record and of_boot and record.heartbeat_at > opened else now
+    images = record.images_completed if record and of_boot else 0
+    details = book.open or {}
+    price = float(details.get("price") or 0.0)
+    return book.record_stop(now, opened, str(details.get("instance_type")), price, images=images, end=ended)
+
+
+def on_start(config: Config, now: datetime, instance: Instance) -> None:
+    assert config.ledger_parameter
+    book = read(config.ledger_parameter, now)
+    close_unfinished(config, now, book, instance.launch_time)
+    book.record_start(
+        now, instance.launch_time or now, instance.instance_type, session_price(config, instance)
+    )
+    write(config.ledger_parameter, book)
+
+
+def on_stop(config: Config, now: datetime, instance: Instance, record: records.AgentRecord | None) -> None:
+    assert config.ledger_parameter
+    if instance.launch_time is None:
+        return
+    book = read(config.ledger_parameter, now)
+    images = record.images_completed if record and record.is_of_boot(instance.launch_time) else 0
+    if book.record_stop(
+        now, instance.launch_time, instance.instance_type, session_price(config, instance), images
+    ):
+        write(config.ledger_parameter, book)
+
+
+def reconcile(config: Config, now: datetime) -> None:
+    """On a re-check of a stopped instance: close a session whose stop the project did not make."""
+    assert config.ledger_parameter
+    book = read(config.ledger_parameter, now)
+    if close_unfinished(config, now, book, None):
+        write(config.ledger_parameter, book)

@@ -13,8 +13,9 @@ from botocore.exceptions import ClientError
 
 from autostop import cap, control, ledger
 from autostop.cap import CapState
+from autostop.cost_events import parse_budget, parse_budget_message
 from autostop.errors import RequestError
-from autostop.events import StopTrigger, parse_budget, parse_budget_message, parse_start
+from autostop.events import StopTrigger, parse_start
 from autostop.handlers import _common, budget
 from autostop.handlers import start as start_handler
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from autostop import cap
 from autostop.config import ConfigError
-from autostop.events import parse_budget
+from autostop.cost_events import parse_budget
 from autostop.handlers import _common
 from autostop.handlers._common import config, entry, logger, metrics
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from autostop import cost_report
-from autostop.events import parse_report
+from autostop.cost_events import parse_report
 from autostop.handlers import _common
 from autostop.handlers._common import config, entry, logger, metrics
 
