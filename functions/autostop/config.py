@@ -39,6 +39,19 @@ class Config:
     network_idle_bytes: float = 1_000_000.0
     #: The function's region (set by the Lambda runtime), for prices.
     region: str = ""
+    #: SSM parameter of the usage ledger (running time, starts, images); none: no own figures.
+    ledger_parameter: str | None = None
+    #: SSM parameter of the hard cap's "tripped" flag; set: start refuses while it is tripped.
+    cap_parameter: str | None = None
+    #: The hard cap on the month-to-date estimate (needs CAP_PARAMETER and LEDGER_PARAMETER).
+    hard_cap_usd: float | None = None
+    #: Monthly costs that do not depend on running time, for the estimate; none: the pricing table's.
+    fixed_monthly_usd: float | None = None
+    #: The cost-allocation tag the weekly report filters Cost Explorer on; none: the EC2 service.
+    cost_tag_key: str | None = None
+    cost_tag_value: str | None = None
+    #: Monthly budgets the weekly report compares spend with.
+    budgets_usd: tuple[float, ...] = (50.0, 150.0)
 
     @property
     def stale_after_seconds(self) -> float:
@@ -71,6 +84,30 @@ def _number(env: Mapping[str, str], name: str, default: float, *, low: float, hi
     return value
 
 
+def _optional_number(env: Mapping[str, str], name: str, *, low: float, high: float) -> float | None:
+    if _optional(env, name) is None:
+        return None
+    return _number(env, name, 0.0, low=low, high=high)
+
+
+def _budgets(env: Mapping[str, str]) -> tuple[float, ...]:
+    raw = env.get("BUDGETS_USD", "").strip()
+    if not raw:
+        return (50.0, 150.0)
+    values = []
+    for part in raw.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise ConfigError(
+                f"environment variable BUDGETS_USD must be a comma list of USD amounts, got {raw!r}"
+            ) from None
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"environment variable BUDGETS_USD must hold positive amounts, got {raw!r}")
+        values.append(value)
+    return tuple(values)
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Read the configuration from ``env`` (default: ``os.environ``)."""
     env = os.environ if env is None else env
@@ -79,6 +116,19 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(f"environment variable COMFYUI_PORT must be an integer, got {port:g}")
     fallbacks = tuple(t.strip() for t in env.get("FALLBACK_INSTANCE_TYPES", "").split(",") if t.strip())
     price = _optional(env, "HOURLY_PRICE_USD")
+    hard_cap = _optional_number(env, "HARD_CAP_USD", low=0.01, high=1_000_000)
+    ledger = _optional(env, "LEDGER_PARAMETER")
+    cap = _optional(env, "CAP_PARAMETER")
+    if hard_cap is not None:
+        for name, value in (("CAP_PARAMETER", cap), ("LEDGER_PARAMETER", ledger)):
+            if value is None:
+                raise ConfigError(f"environment variable {name} is required when HARD_CAP_USD is set")
+    tag_key, tag_value = _optional(env, "COST_TAG_KEY"), _optional(env, "COST_TAG_VALUE")
+    if (tag_key is None) != (tag_value is None):
+        missing = "COST_TAG_VALUE" if tag_value is None else "COST_TAG_KEY"
+        raise ConfigError(
+            f"environment variable {missing} is required when the other COST_TAG_ variable is set"
+        )
     return Config(
         instance_id=_required(env, "INSTANCE_ID"),
         agent_state_parameter=_required(env, "AGENT_STATE_PARAMETER"),
@@ -94,4 +144,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         cpu_idle_percent=_number(env, "CPU_IDLE_PERCENT", 5.0, low=0, high=100),
         network_idle_bytes=_number(env, "NETWORK_IDLE_BYTES", 1_000_000.0, low=0, high=1e12),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "",
+        ledger_parameter=ledger,
+        cap_parameter=cap,
+        hard_cap_usd=hard_cap,
+        fixed_monthly_usd=_optional_number(env, "FIXED_MONTHLY_USD", low=0, high=100_000),
+        cost_tag_key=tag_key,
+        cost_tag_value=tag_value,
+        budgets_usd=_budgets(env),
     )

@@ -125,6 +125,14 @@ def _start_with_fallback(config: Config, instance: ec2.Instance, outcome: Outcom
     )
 
 
+def _ledger_safely(outcome: Outcome, action: Callable[[], None]) -> None:
+    """Bookkeeping never fails a start or a stop: an SSM error is reported for the log instead."""
+    try:
+        action()
+    except ClientError as exc:
+        outcome.extra["ledger_error"] = f"{ec2.error_code(exc)}: {exc}"
+
+
 def start(
     config: Config,
     clock: Clock,
@@ -140,6 +148,10 @@ def start(
     instance = ec2.describe(config.instance_id)
     if instance.state in GONE_STATES:
         raise _gone(config, instance.state)
+    if config.cap_parameter:
+        from autostop import cap  # only with a cap: lean cold starts
+
+        cap.guard_start(config, began, instance)
     records.write_lease(config.lease_parameter, began, request_id)
 
     if instance.state == "stopping":
@@ -159,6 +171,10 @@ def start(
     if instance.state == "stopped":
         _start_with_fallback(config, instance, outcome)
         instance = ec2.describe(config.instance_id)
+        if outcome.started and config.ledger_parameter:
+            from autostop import ledger
+
+            _ledger_safely(outcome, lambda: ledger.on_start(config, clock.now(), instance))
     outcome.instance_type = outcome.instance_type or instance.instance_type
     outcome.decision = "started" if outcome.started else "already_" + instance.state
     outcome.reason = outcome.reason or (
@@ -284,6 +300,21 @@ def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, 
     outcome = Outcome()
     instance = ec2.describe(config.instance_id)
     verdict: Verdict | None = None
+    record: records.AgentRecord | None = None
+    if config.ledger_parameter and instance.state in ("stopping", "stopped"):
+        from autostop import ledger
+
+        _ledger_safely(outcome, lambda: ledger.reconcile(config, now))
+    if config.cap_parameter and not trigger.force and instance.state in ("pending", "running"):
+        from autostop import cap
+
+        capped = cap.enforce(config, now, instance)  # the hard cap, before (and apart from) the idle rule
+        if capped is not None:
+            outcome.stopped, why = capped
+            outcome.decision, outcome.reason = "hard_cap", f"hard cap: {why}"
+            if outcome.stopped:
+                _after_stop(config, now, instance, outcome, None)
+            return _stop_answer(config, outcome, None), outcome
     if trigger.force:
         if instance.state not in ("pending", "running"):
             outcome.decision, outcome.reason = (
@@ -333,12 +364,29 @@ def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, 
         return _stop_answer(config, outcome, verdict), outcome
     outcome.stopped = True
     subject, message = _stop_message(config, instance, now, trigger, verdict)
-    hours, cost = session_cost(config, instance, now)
-    outcome.extra.update(session_hours=round(hours, 3), session_cost_usd=cost)
+    _after_stop(config, now, instance, outcome, record)
     from autostop import notify
 
     notify.publish(config.alert_topic_arn, subject, message)
     return _stop_answer(config, outcome, verdict), outcome
+
+
+def _after_stop(
+    config: Config,
+    now: datetime,
+    instance: ec2.Instance,
+    outcome: Outcome,
+    record: records.AgentRecord | None,
+) -> None:
+    """The session's cost for the answer, and the session closed in the usage ledger."""
+    hours, cost = session_cost(config, instance, now)
+    outcome.extra.update(session_hours=round(hours, 3), session_cost_usd=cost)
+    if config.ledger_parameter:
+        from autostop import ledger
+
+        if record is None:
+            record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
+        _ledger_safely(outcome, lambda: ledger.on_stop(config, now, instance, record))
 
 
 def _stop_answer(config: Config, outcome: Outcome, verdict: Verdict | None) -> dict[str, Any]:

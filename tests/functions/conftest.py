@@ -260,3 +260,18 @@ def raise_capacity(instance_type: str) -> None:
         },
         "StartInstances",
     )
+
+
+class FakeContext:
+    """The Lambda context the handlers log from (Powertools needs these attributes)."""
+
+    function_name = "gpu-autostop-test"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:gpu-autostop-test"
+    memory_limit_in_mb = 256
+    aws_request_id = "6f1d2c3b-0000-4000-8000-0000000000ff"
+    log_group_name = "/aws/lambda/gpu-autostop-test"
+    log_stream_name = "2026/11/22/[$LATEST]abc"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000

@@ -42,4 +42,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             "ready": answer["ready"],
         },
     )
+    if "ledger_error" in outcome.extra:
+        logger.warning("usage ledger not updated", extra={"error": outcome.extra["ledger_error"]})
     return answer

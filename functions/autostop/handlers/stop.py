@@ -23,7 +23,9 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     answer, outcome = control.stop(cfg, _common.clock(), trigger)
     if outcome.stopped:
         metrics.add_metric(name="Stops", unit=MetricUnit.Count, value=1)
-    elif outcome.decision != "not_running":
+    if outcome.decision == "hard_cap":
+        metrics.add_metric(name="HardCapStops", unit=MetricUnit.Count, value=1)
+    elif outcome.decision not in ("not_running", "hard_cap"):
         metrics.add_metric(name="StopsDeclined", unit=MetricUnit.Count, value=1)
     logger.info(
         "stop handled",
@@ -35,4 +37,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             "agent_silent": answer["agent_silent"],
         },
     )
+    if "ledger_error" in outcome.extra:
+        logger.warning("usage ledger not updated", extra={"error": outcome.extra["ledger_error"]})
     return answer

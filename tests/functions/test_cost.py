@@ -1,0 +1,149 @@
+"""The calculator: the monthly bill's arithmetic, its command line, JSON and the README table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autostop import cost
+from autostop.cost import Assumptions, fixed_monthly_usd, monthly_bill, running_extras_per_hour
+from autostop.pricing import PriceBook
+
+BOOK = PriceBook()
+
+
+def test_the_bill_is_split_into_the_five_items_and_adds_up() -> None:
+    bill = monthly_bill(BOOK, "g4dn.xlarge", "us-east-1", 4)
+    assert list(bill.items) == ["compute", "storage", "public_ip", "monitoring", "control_plane"]
+    assert bill.total == pytest.approx(sum(bill.items.values()), abs=0.005)
+    assert bill.running_hours == pytest.approx(4 * 730 / 24)
+    assert bill.items["compute"] == pytest.approx(4 * 730 / 24 * 0.526, abs=0.01)
+    assert bill.items["storage"] == 8.0  # 100 GB x $0.08, billed stopped or not
+    assert bill.items["public_ip"] == pytest.approx(bill.running_hours * 0.005, abs=0.01)
+
+
+def test_24_7_is_730_hours() -> None:
+    bill = monthly_bill(BOOK, "g4dn.xlarge", "us-east-1", 24)
+    assert bill.running_hours == 730
+    assert bill.items["compute"] == pytest.approx(730 * 0.526, abs=0.01)
+    assert bill.items["public_ip"] == 3.65
+
+
+def test_days_limit_the_running_hours() -> None:
+    assert monthly_bill(BOOK, "g4dn.xlarge", "us-east-1", 8, days=10).running_hours == 80
+    assert monthly_bill(BOOK, "g4dn.xlarge", "us-east-1", 24, days=31).running_hours == 730
+
+
+def test_spot_region_and_volume_change_what_they_should() -> None:
+    on_demand = monthly_bill(BOOK, "g5.xlarge", "eu-north-1", 2)
+    spot = monthly_bill(BOOK, "g5.xlarge", "eu-north-1", 2, market="spot")
+    assert spot.items["compute"] < on_demand.items["compute"]
+    assert spot.items["storage"] == on_demand.items["storage"] == pytest.approx(8.36)
+    small = monthly_bill(BOOK, "g5.xlarge", "eu-north-1", 2, assumptions=Assumptions(volume_gb=50))
+    assert small.items["storage"] == pytest.approx(4.18)
+
+
+def test_an_elastic_ip_is_billed_all_month_and_no_ip_not_at_all() -> None:
+    eip = monthly_bill(BOOK, "g4dn.xlarge", "us-east-1", 1, assumptions=Assumptions(public_ip="eip"))
+    none = monthly_bill(BOOK, "g4dn.xlarge", "us-east-1", 1, assumptions=Assumptions(public_ip="none"))
+    assert eip.items["public_ip"] == 3.65
+    assert none.items["public_ip"] == 0
+
+
+def test_detailed_monitoring_and_free_tier() -> None:
+    base = monthly_bill(BOOK, "g4dn.xlarge", "us-east-1", 24)
+    detailed = monthly_bill(
+        BOOK, "g4dn.xlarge", "us-east-1", 24, assumptions=Assumptions(detailed_monitoring=True)
+    )
+    assert detailed.items["monitoring"] - base.items["monitoring"] == pytest.approx(7 * 0.30, abs=0.01)
+    free = monthly_bill(BOOK, "g4dn.xlarge", "us-east-1", 24, assumptions=Assumptions(free_tier=True))
+    assert free.items["monitoring"] == pytest.approx(0.50, abs=0.01)  # only the composite alarm is left
+
+
+def test_fixed_and_per_hour_parts_rebuild_the_bill() -> None:
+    """The hard cap's estimate uses these two; they must agree with the bill at any hours."""
+    fixed = fixed_monthly_usd(BOOK, "us-east-1")
+    extras = running_extras_per_hour(BOOK, "us-east-1")
+    for hours_per_day in (0, 2, 8, 24):
+        bill = monthly_bill(BOOK, "g4dn.xlarge", "us-east-1", hours_per_day)
+        rebuilt = fixed + bill.running_hours * (0.526 + extras)
+        assert bill.total == pytest.approx(rebuilt, abs=0.03)
+    assert 0.005 < extras < 0.01  # public IPv4 plus metrics and calls
+    assert 12 < fixed < 15  # 100 GB gp3, alarms, dashboard, KMS key, re-checks
+
+
+@pytest.mark.parametrize(
+    ("hours", "days", "message"),
+    [(25, 30, "hours per day"), (-1, 30, "hours per day"), (4, 0, "days"), (4, 32, "days")],
+)
+def test_bad_inputs_are_refused(hours: float, days: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        monthly_bill(BOOK, "g4dn.xlarge", "us-east-1", hours, days=days)
+
+
+def test_json_is_one_object_with_total_and_items(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cost.main(
+        [
+            "--instance-type",
+            "g4dn.xlarge",
+            "--region",
+            "us-east-1",
+            "--hours-per-day",
+            "4",
+            "--days",
+            "30",
+            "--json",
+        ]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"total_usd", "items"}
+    assert set(data["items"]) == {"compute", "storage", "public_ip", "monitoring", "control_plane"}
+    assert data["total_usd"] == pytest.approx(sum(data["items"].values()), abs=0.01)
+    assert data["items"]["compute"] == pytest.approx(120 * 0.526, abs=0.01)
+
+
+def test_text_output_explains_each_item(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cost.main(["--hours-per-day", "2", "--region", "eu-north-1", "--market", "spot", "--eip"]) == 0
+    out = capsys.readouterr().out
+    for word in (
+        "compute",
+        "storage",
+        "public_ip",
+        "monitoring",
+        "control_plane",
+        "total",
+        "Elastic IP",
+        "spot",
+    ):
+        assert word in out
+    assert "approximate" in out  # spot prices are typical, and say so
+
+
+def test_a_type_not_offered_in_the_region_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cost.main(["--instance-type", "g6.xlarge", "--region", "eu-west-1", "--hours-per-day", "2"]) == 2
+    assert "not offered in eu-west-1" in capsys.readouterr().err
+
+
+def test_hours_per_day_is_required_without_table() -> None:
+    with pytest.raises(SystemExit):
+        cost.main([])
+
+
+def test_prices_file_overrides(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"instances": {"us-east-1": {"g4dn.xlarge": {"on_demand": 1.0}}}}))
+    assert cost.main(["--hours-per-day", "24", "--prices", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["items"]["compute"] == 730.0
+
+
+def test_the_readme_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cost.main(["--table", "--region", "eu-west-1"]) == 0
+    out = capsys.readouterr().out
+    assert "| instance | 24/7 | 8 h/day | 4 h/day | 2 h/day |" in out
+    assert "| g6.xlarge | not offered | not offered | not offered | not offered |" in out
+    g4dn = next(line for line in out.splitlines() if line.startswith("| g4dn.xlarge |"))
+    totals = [float(v.replace(",", "")) for v in g4dn.strip("| ").split(" | ")[1:]]
+    assert totals == sorted(totals, reverse=True)  # 24/7 costs the most
+    assert "| **total** |" in out
