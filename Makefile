@@ -98,9 +98,9 @@ tf-validate: $(TF_RC) ## terraform validate (root and modules)
 	$(TF_INIT_OFFLINE)
 	$(TF) validate
 
-tf-test: $(TF_RC) ## Terraform plan tests with the mock provider (terraform/tests/*.tftest.hcl)
+tf-test: $(TF_RC) ## Terraform plan tests with the mock provider (terraform/tests/*.tftest.hcl; TF_TEST_ARGS=-filter=...)
 	$(TF_INIT_OFFLINE)
-	$(TF) test
+	$(TF) test $(TF_TEST_ARGS)
 
 tf-apply-test: $(TF_RC) build $(VENV_STAMP) ## Apply then destroy the stack against a moto server on 127.0.0.1
 	$(TF_INIT_OFFLINE)

@@ -241,7 +241,7 @@ variable "vpc_cidr" {
   default     = "10.42.0.0/16"
 
   validation {
-    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 24 && tonumber(split("/", var.vpc_cidr)[1]) >= 16
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && try(tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 24, false)
     error_message = "vpc_cidr must be an IPv4 CIDR block between /16 and /24."
   }
 }
@@ -477,6 +477,11 @@ variable "alert_emails" {
   validation {
     condition     = alltrue([for e in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
     error_message = "Each alert_emails entry must look like an email address (name@example.com)."
+  }
+
+  validation {
+    condition     = length(var.alert_emails) <= 10 && length(distinct(var.alert_emails)) == length(var.alert_emails)
+    error_message = "alert_emails takes at most 10 distinct addresses (AWS Budgets sends to at most 10 per notification)."
   }
 }
 
