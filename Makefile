@@ -103,7 +103,7 @@ tf-test: $(TF_RC) ## Terraform plan tests with the mock provider (terraform/test
 	$(TF) test $(TF_TEST_ARGS)
 
 tf-apply-test: $(TF_RC) build $(VENV_STAMP) ## Apply then destroy the stack against a moto server on 127.0.0.1
-	$(TF_INIT_OFFLINE)
+	$(TF) init -input=false -backend=false -test-directory=tests/apply >/dev/null
 	$(PY) scripts/with_moto_server.py -- $(TF) test -test-directory=tests/apply
 
 $(CHECKOV_STAMP):
