@@ -59,17 +59,25 @@ locals {
         Resource  = "*"
       },
       {
-        # CloudWatch alarms and AWS Budgets publish to the encrypted alerts topic.
-        Sid    = "AlarmsAndBudgetsPublishToEncryptedTopic"
-        Effect = "Allow"
-        Principal = {
-          Service = ["cloudwatch.amazonaws.com", "budgets.amazonaws.com"]
-        }
-        Action   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-        Resource = "*"
+        # CloudWatch alarms (function errors, dead-letter queue) publish to the encrypted topic.
+        Sid       = "AlarmsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
         Condition = {
           StringEquals = { "aws:SourceAccount" = local.account_id }
         }
+      },
+      {
+        # AWS Budgets publishes to the encrypted topic. No source condition here: AWS documents
+        # none for Budgets' KMS requests, and a condition the request does not carry would drop
+        # every budget alert silently. The topic policy still admits this account's budgets only.
+        Sid       = "BudgetsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = "budgets.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
       },
       {
         # CloudWatch Logs encrypts the functions' log groups (only those of this project).

@@ -80,9 +80,10 @@ run "default_stack" {
   }
 
   assert {
-    condition = [for s in jsondecode(aws_kms_key.main.policy).Statement : [s.Principal.Service, s.Action] if s.Sid == "AlarmsAndBudgetsPublishToEncryptedTopic"] == [
-      [["cloudwatch.amazonaws.com", "budgets.amazonaws.com"], ["kms:Decrypt", "kms:GenerateDataKey*"]],
-    ]
+    condition = { for s in jsondecode(aws_kms_key.main.policy).Statement : s.Principal.Service => s.Action if can(s.Principal.Service) && contains(["cloudwatch.amazonaws.com", "budgets.amazonaws.com"], try(s.Principal.Service, "")) } == {
+      "cloudwatch.amazonaws.com" = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      "budgets.amazonaws.com"    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    }
     error_message = "CloudWatch alarms and AWS Budgets must be able to use the key, or they cannot publish to the encrypted topic."
   }
 
