@@ -322,3 +322,25 @@ run "settings_values_are_shell_quoted" {
     error_message = "Values in settings.env must be single-quoted with embedded quotes escaped, so sourcing it runs nothing."
   }
 }
+
+run "no_url_while_the_instance_has_no_address" {
+  state_key = "stopped"
+
+  module {
+    source = "./modules/instance"
+  }
+
+  override_resource {
+    target = aws_instance.gpu
+    values = {
+      id        = "i-0123456789abcdef0"
+      arn       = "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"
+      public_ip = ""
+    }
+  }
+
+  assert {
+    condition     = output.public_ip == null && output.comfyui_url == null
+    error_message = "A stopped instance has no address: no URL rather than http://:8188."
+  }
+}

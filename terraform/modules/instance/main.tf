@@ -464,6 +464,11 @@ resource "aws_instance" "gpu" {
   ]
 }
 
+locals {
+  # A stopped instance without an Elastic IP has no public address ("").
+  public_ip = try(coalesce(var.create_eip ? aws_eip.gpu[0].public_ip : aws_instance.gpu.public_ip), null)
+}
+
 resource "aws_eip" "gpu" {
   count    = var.create_eip ? 1 : 0
   domain   = "vpc"

@@ -9,13 +9,13 @@ output "instance_arn" {
 }
 
 output "public_ip" {
-  description = "Public IP now: the Elastic IP when create_eip is true, else the address of the current run (changes at each start; the status function reports the live one)."
-  value       = var.create_eip ? aws_eip.gpu[0].public_ip : aws_instance.gpu.public_ip
+  description = "Public IP now, or null while the instance has none (stopped): the Elastic IP when create_eip is true, else the address of the current run (changes at each start; the status function reports the live one)."
+  value       = local.public_ip
 }
 
 output "comfyui_url" {
-  description = "ComfyUI URL at public_ip (stable only with an Elastic IP)."
-  value       = "http://${var.create_eip ? aws_eip.gpu[0].public_ip : aws_instance.gpu.public_ip}:${var.comfyui_port}"
+  description = "ComfyUI URL at public_ip, or null without one (stable only with an Elastic IP)."
+  value       = local.public_ip == null ? null : "http://${local.public_ip}:${var.comfyui_port}"
 }
 
 output "security_group_id" {
