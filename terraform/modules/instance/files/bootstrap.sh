@@ -7,8 +7,10 @@
 set -euo pipefail
 umask 022
 
-STATE_DIR=/opt/gpu-autostop
-COMFY_DIR=/opt/ComfyUI
+# The GPU_AUTOSTOP_* overrides exist for tests/terraform/test_bootstrap.py only.
+STATE_DIR=${GPU_AUTOSTOP_STATE_DIR:-/opt/gpu-autostop}
+COMFY_DIR=${GPU_AUTOSTOP_COMFY_DIR:-/opt/ComfyUI}
+UNIT_DIR=${GPU_AUTOSTOP_UNIT_DIR:-/etc/systemd/system}
 COMFY_USER=comfyui
 BASE_URI="${BOOTSTRAP_URI%/*}"
 
@@ -58,7 +60,7 @@ if [ -n "${MODELS_S3_URI:-}" ]; then
 fi
 
 # --- ComfyUI service (rewritten every boot: the port may have changed) ----------------------------
-cat >/etc/systemd/system/comfyui.service <<UNIT
+cat >"$UNIT_DIR/comfyui.service" <<UNIT
 [Unit]
 Description=ComfyUI (gpu-autostop)
 Wants=network-online.target
