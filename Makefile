@@ -67,7 +67,6 @@ TF_INIT_OFFLINE = $(TF) init -input=false -backend=false >/dev/null
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
-AGENT_ARCHIVE := build/agent.tar.gz
 
 .PHONY: tf-init tf-fmt-check tf-validate tf-test tf-apply-test checkov terraform-test \
 	agent-archive plan deploy destroy stop FORCE
