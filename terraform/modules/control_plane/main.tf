@@ -20,9 +20,9 @@ locals {
       POWERTOOLS_SERVICE_NAME      = var.service_name
       POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
     },
-    # Lambda keeps no empty values: these two are set only when they have one (the functions
-    # read a missing FALLBACK_INSTANCE_TYPES as none and a missing HOURLY_PRICE_USD as "use the
-    # price table").
+    # These two are set only when they have a value; an empty one would say nothing more (the
+    # functions read a missing FALLBACK_INSTANCE_TYPES as none and a missing HOURLY_PRICE_USD as
+    # "use the price table"), and HOURLY_PRICE_USD has no empty form.
     { for k, v in { FALLBACK_INSTANCE_TYPES = join(",", var.fallback_instance_types) } : k => v if length(var.fallback_instance_types) > 0 },
     { for k, v in { HOURLY_PRICE_USD = tostring(var.settings.hourly_price_usd) } : k => v if var.settings.hourly_price_usd != null },
   )
