@@ -309,3 +309,19 @@ run "accepts_every_option_set" {
     alert_emails          = ["u0@example.com", "u1@example.com", "u2@example.com", "u3@example.com", "u4@example.com", "u5@example.com", "u6@example.com", "u7@example.com", "u8@example.com", "u9@example.com"]
   }
 }
+
+# The defaults deploy, but `terraform plan` warns (check blocks; in tests a failed check counts as
+# a failure, hence expect_failures) that nothing can reach ComfyUI and nobody gets the alerts.
+run "warns_without_allowed_cidrs_or_alert_emails" {
+  command = plan
+
+  variables {
+    allowed_cidrs = []
+    alert_emails  = []
+  }
+
+  expect_failures = [
+    check.reachability,
+    check.alert_recipients,
+  ]
+}
