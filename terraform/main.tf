@@ -1,0 +1,248 @@
+# gpu-autostop: one GPU instance running ComfyUI, started on demand and stopped when idle.
+# The parts and their contracts are described in ../shared/DESIGN.md (repository: DESIGN.md) and
+# in README.md next to this file.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  tags = merge(var.tags, { Project = var.project_tag })
+
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  functions_zip_path = coalesce(var.functions_zip_path, "${path.root}/../build/functions.zip")
+  agent_archive_path = coalesce(var.agent_archive_path, "${path.root}/../build/agent.tar.gz")
+
+  # SSM parameter names are part of the contract with the agent and the functions.
+  agent_state_parameter = "/${var.name}/agent-state"
+  lease_parameter       = "/${var.name}/lease"
+
+  function_names = {
+    start  = "${var.name}-start"
+    status = "${var.name}-status"
+    stop   = "${var.name}-stop"
+  }
+}
+
+check "reachability" {
+  assert {
+    condition     = length(var.allowed_cidrs) > 0
+    error_message = "allowed_cidrs is empty: nothing (not even n8n) can reach ComfyUI. Add your n8n host's address, e.g. allowed_cidrs = [\"203.0.113.7/32\"]."
+  }
+}
+
+check "alert_recipients" {
+  assert {
+    condition     = length(var.alert_emails) > 0
+    error_message = "alert_emails is empty: stop notices, function errors and budget alerts go only to the SNS topic, which nobody reads. Add at least one address."
+  }
+}
+
+# --------------------------------------------------------------------------------------------------
+# The project's KMS key: alerts topic, dead-letter queue, log groups, instance artifacts.
+# AWS-managed keys (aws/sns, aws/sqs) cannot be used here: their key policies cannot grant
+# CloudWatch alarms or AWS Budgets the right to publish to an encrypted topic.
+# --------------------------------------------------------------------------------------------------
+
+locals {
+  kms_key_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # Lets IAM policies in this account grant use of the key (the functions' and the
+        # instance's roles do, scoped to this key).
+        Sid       = "AccountAdministration"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        # CloudWatch alarms (function errors, dead-letter queue) publish to the encrypted topic.
+        Sid       = "AlarmsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+        }
+      },
+      {
+        # AWS Budgets publishes to the encrypted topic. No source condition here: AWS documents
+        # none for Budgets' KMS requests, and a condition the request does not carry would drop
+        # every budget alert silently. The topic policy still admits this account's budgets only.
+        Sid       = "BudgetsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = "budgets.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+      },
+      {
+        # CloudWatch Logs encrypts the functions' log groups (only those of this project).
+        Sid       = "CloudWatchLogsEncryptProjectLogGroups"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
+        Action = [
+          "kms:Encrypt*",
+          "kms:Decrypt*",
+          "kms:ReEncrypt*",
+          "kms:GenerateDataKey*",
+          "kms:Describe*",
+        ]
+        Resource = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/lambda/${var.name}-*"
+          }
+        }
+      },
+    ]
+  }
+}
+
+resource "aws_kms_key" "main" {
+  description             = "${var.name}: alerts topic, dead-letter queue, log groups, instance artifacts"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_key_deletion_window_days
+  policy                  = jsonencode(local.kms_key_policy)
+}
+
+resource "aws_kms_alias" "main" {
+  name          = "alias/${var.name}"
+  target_key_id = aws_kms_key.main.key_id
+}
+
+# --------------------------------------------------------------------------------------------------
+# Modules, one per concern
+# --------------------------------------------------------------------------------------------------
+
+module "instance" {
+  source = "./modules/instance"
+
+  name                   = var.name
+  region                 = var.region
+  account_id             = local.account_id
+  partition              = local.partition
+  instance_type          = var.instance_type
+  ami_id                 = var.ami_id
+  ami_ssm_parameter      = var.ami_ssm_parameter
+  root_volume_size_gb    = var.root_volume_size_gb
+  key_name               = var.key_name
+  ssh_allowed_cidrs      = var.ssh_allowed_cidrs
+  market                 = var.market
+  spot_max_price         = var.spot_max_price
+  allowed_cidrs          = var.allowed_cidrs
+  comfyui_port           = var.comfyui_port
+  comfyui_ref            = var.comfyui_ref
+  torch_index_url        = var.torch_index_url
+  models_s3_uri          = var.models_s3_uri
+  subnet_id              = var.subnet_id
+  vpc_cidr               = var.vpc_cidr
+  availability_zone      = var.availability_zone
+  create_eip             = var.create_eip
+  enable_session_manager = var.enable_session_manager
+  detailed_monitoring    = var.detailed_monitoring
+  kms_key_arn            = aws_kms_key.main.arn
+  agent_archive_path     = local.agent_archive_path
+  agent_settings = {
+    AGENT_STATE_PARAMETER = local.agent_state_parameter
+    METRICS_NAMESPACE     = var.metrics_namespace
+    IDLE_MINUTES          = tostring(var.idle_minutes)
+    SELF_STOP_MINUTES     = tostring(var.agent_self_stop_minutes)
+    HEARTBEAT_SECONDS     = tostring(var.heartbeat_seconds)
+    CPU_IDLE_PERCENT      = tostring(var.cpu_idle_percent)
+    GPU_IDLE_PERCENT      = tostring(var.gpu_idle_percent)
+    AWS_REGION            = var.region
+    COMFYUI_URL           = "http://127.0.0.1:${var.comfyui_port}"
+  }
+  agent_state_parameter_arn = module.control_plane.agent_state_parameter_arn
+  metrics_namespace         = var.metrics_namespace
+}
+
+module "control_plane" {
+  source = "./modules/control_plane"
+
+  name                    = var.name
+  region                  = var.region
+  account_id              = local.account_id
+  partition               = local.partition
+  function_names          = local.function_names
+  functions_zip_path      = local.functions_zip_path
+  instance_id             = module.instance.instance_id
+  instance_arn            = module.instance.instance_arn
+  instance_type           = var.instance_type
+  fallback_instance_types = var.fallback_instance_types
+  agent_state_parameter   = local.agent_state_parameter
+  lease_parameter         = local.lease_parameter
+  alert_topic_arn         = module.cost_guard.topic_arn
+  kms_key_arn             = aws_kms_key.main.arn
+  encrypt_logs            = var.encrypt_logs
+  log_retention_days      = var.log_retention_days
+  tracing                 = var.lambda_tracing
+  memory_mb               = var.lambda_memory_mb
+  reserved_concurrency    = var.reserved_concurrency
+  recheck_minutes         = var.recheck_minutes
+  metrics_namespace       = var.metrics_namespace
+  service_name            = var.name
+  settings = {
+    idle_minutes       = var.idle_minutes
+    boot_grace_minutes = var.boot_grace_minutes
+    heartbeat_seconds  = var.heartbeat_seconds
+    comfyui_port       = var.comfyui_port
+    hourly_price_usd   = var.hourly_price_usd
+    cpu_idle_percent   = var.cpu_idle_percent
+    network_idle_bytes = var.network_idle_bytes
+  }
+}
+
+module "idle_alarms" {
+  source = "./modules/idle_alarms"
+
+  name                 = var.name
+  heartbeat_seconds    = var.heartbeat_seconds
+  account_id           = local.account_id
+  instance_id          = module.instance.instance_id
+  stop_function_arn    = module.control_plane.function_arns["stop"]
+  stop_function_name   = module.control_plane.function_names["stop"]
+  metrics_namespace    = var.metrics_namespace
+  idle_minutes         = var.idle_minutes
+  detailed_monitoring  = var.detailed_monitoring
+  cpu_idle_percent     = var.cpu_idle_percent
+  network_idle_bytes   = var.network_idle_bytes
+  gpu_idle_percent     = var.gpu_idle_percent
+  queue_idle_threshold = 0
+}
+
+module "cost_guard" {
+  source = "./modules/cost_guard"
+
+  name                 = var.name
+  region               = var.region
+  account_id           = local.account_id
+  kms_key_arn          = aws_kms_key.main.arn
+  alert_emails         = var.alert_emails
+  budget_normal_usd    = var.budget_normal_usd
+  budget_peak_usd      = var.budget_peak_usd
+  budget_filter_tag    = var.budget_filter_project_tag ? { key = "Project", value = var.project_tag } : null
+  create_dashboard     = var.create_dashboard
+  instance_id          = module.instance.instance_id
+  metrics_namespace    = var.metrics_namespace
+  service_name         = var.name
+  function_names       = local.function_names
+  dlq_name             = module.control_plane.dlq_name
+  idle_alarm_arns      = module.idle_alarms.alarm_arns
+  composite_alarm_name = module.idle_alarms.composite_alarm_name
+}
+
+module "n8n_access" {
+  source = "./modules/n8n_access"
+
+  name              = var.name
+  function_arns     = { start = module.control_plane.function_arns["start"], status = module.control_plane.function_arns["status"] }
+  create_user       = var.n8n_create_user
+  create_access_key = var.n8n_create_access_key
+  role_trusted_arns = var.n8n_role_trusted_arns
+  attach_to_users   = var.n8n_attach_to_users
+}

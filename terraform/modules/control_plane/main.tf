@@ -1,0 +1,337 @@
+# The control plane: start, status and stop functions (one package, one role each), their logs,
+# the encrypted dead-letter queue for failed asynchronous invocations, error alarms, the SSM
+# parameters they share with the agent, and the schedule that re-checks idleness.
+
+locals {
+  # The Lambda contract (DESIGN.md): every function gets the same environment.
+  environment = merge(
+    {
+      INSTANCE_ID                  = var.instance_id
+      INSTANCE_TYPE                = var.instance_type
+      AGENT_STATE_PARAMETER        = var.agent_state_parameter
+      LEASE_PARAMETER              = var.lease_parameter
+      ALERT_TOPIC_ARN              = var.alert_topic_arn
+      IDLE_MINUTES                 = tostring(var.settings.idle_minutes)
+      BOOT_GRACE_MINUTES           = tostring(var.settings.boot_grace_minutes)
+      HEARTBEAT_SECONDS            = tostring(var.settings.heartbeat_seconds)
+      COMFYUI_PORT                 = tostring(var.settings.comfyui_port)
+      CPU_IDLE_PERCENT             = tostring(var.settings.cpu_idle_percent)
+      NETWORK_IDLE_BYTES           = tostring(var.settings.network_idle_bytes)
+      POWERTOOLS_SERVICE_NAME      = var.service_name
+      POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
+    },
+    # These two are set only when they have a value; an empty one would say nothing more (the
+    # functions read a missing FALLBACK_INSTANCE_TYPES as none and a missing HOURLY_PRICE_USD as
+    # "use the price table"), and HOURLY_PRICE_USD has no empty form.
+    { for k, v in { FALLBACK_INSTANCE_TYPES = join(",", var.fallback_instance_types) } : k => v if length(var.fallback_instance_types) > 0 },
+    { for k, v in { HOURLY_PRICE_USD = tostring(var.settings.hourly_price_usd) } : k => v if var.settings.hourly_price_usd != null },
+  )
+
+  functions = {
+    start = {
+      handler = "autostop.handlers.start.handler"
+      # Longest wait a caller may ask for (600 s) + waiting for a stopping instance (120 s) + margin.
+      timeout     = 780
+      description = "Start the GPU instance (idempotent; optional wait for running/ready)"
+    }
+    status = {
+      handler     = "autostop.handlers.status.handler"
+      timeout     = 30
+      description = "Report the GPU instance's state and whether ComfyUI is ready"
+    }
+    stop = {
+      handler     = "autostop.handlers.stop.handler"
+      timeout     = 60
+      description = "Stop the GPU instance when verified idle (alarm, schedule) or when forced"
+    }
+  }
+
+  log_group_arns = { for k, n in var.function_names : k => "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${n}" }
+
+  # ----- one identity policy per function -----
+  common_statements = {
+    for k in keys(local.functions) : k => [
+      {
+        Sid      = "WriteOwnLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = "${local.log_group_arns[k]}:*"
+      },
+      {
+        Sid      = "SendFailedAsyncInvocationsToDeadLetterQueue"
+        Effect   = "Allow"
+        Action   = "sqs:SendMessage"
+        Resource = aws_sqs_queue.dlq.arn
+      },
+      {
+        # The dead-letter queue and the alerts topic are encrypted with the project key.
+        Sid      = "UseProjectKeyForQueueAndTopic"
+        Effect   = "Allow"
+        Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
+        Resource = var.kms_key_arn
+      },
+      {
+        # DescribeInstances supports no resource-level permissions; it is read-only.
+        Sid      = "DescribeInstances"
+        Effect   = "Allow"
+        Action   = "ec2:DescribeInstances"
+        Resource = "*"
+      },
+    ]
+  }
+
+  specific_statements = {
+    start = [
+      {
+        Sid      = "StartAndResizeTheInstance"
+        Effect   = "Allow"
+        Action   = ["ec2:StartInstances", "ec2:ModifyInstanceAttribute"]
+        Resource = var.instance_arn
+      },
+      {
+        Sid      = "ReadAgentState"
+        Effect   = "Allow"
+        Action   = "ssm:GetParameter"
+        Resource = aws_ssm_parameter.agent_state.arn
+      },
+      {
+        Sid      = "RecordLease"
+        Effect   = "Allow"
+        Action   = ["ssm:GetParameter", "ssm:PutParameter"]
+        Resource = aws_ssm_parameter.lease.arn
+      },
+    ]
+    status = [
+      {
+        Sid      = "ReadAgentStateAndLease"
+        Effect   = "Allow"
+        Action   = "ssm:GetParameter"
+        Resource = [aws_ssm_parameter.agent_state.arn, aws_ssm_parameter.lease.arn]
+      },
+    ]
+    stop = [
+      {
+        Sid      = "StopTheInstance"
+        Effect   = "Allow"
+        Action   = "ec2:StopInstances"
+        Resource = var.instance_arn
+      },
+      {
+        Sid      = "ReadAgentStateAndLease"
+        Effect   = "Allow"
+        Action   = "ssm:GetParameter"
+        Resource = [aws_ssm_parameter.agent_state.arn, aws_ssm_parameter.lease.arn]
+      },
+      {
+        # Fallback when the agent is silent; GetMetricStatistics is read-only and has no
+        # resource-level permissions.
+        Sid      = "ReadInstanceMetrics"
+        Effect   = "Allow"
+        Action   = "cloudwatch:GetMetricStatistics"
+        Resource = "*"
+      },
+      {
+        Sid      = "NotifyStops"
+        Effect   = "Allow"
+        Action   = "sns:Publish"
+        Resource = var.alert_topic_arn
+      },
+    ]
+  }
+
+  policies = {
+    for k in keys(local.functions) : k => {
+      Version   = "2012-10-17"
+      Statement = concat(local.common_statements[k], local.specific_statements[k])
+    }
+  }
+
+  schedule_expression = var.recheck_minutes == 1 ? "rate(1 minute)" : "rate(${var.recheck_minutes} minutes)"
+}
+
+# --------------------------------------------------------------------------------------------------
+# SSM parameters shared with the agent. Terraform creates them with a placeholder and then leaves
+# their values alone: the agent writes agent-state, the start function writes the lease.
+# --------------------------------------------------------------------------------------------------
+
+resource "aws_ssm_parameter" "agent_state" {
+  #checkov:skip=CKV2_AWS_34:Not a secret: readiness and activity timestamps. The agent and the functions write it as a plain String.
+  name        = var.agent_state_parameter
+  description = "${var.name}: agent state record (JSON, written by the on-instance agent)"
+  type        = "String"
+  value       = jsonencode({ v = 1 })
+
+  lifecycle {
+    ignore_changes = [value]
+  }
+}
+
+resource "aws_ssm_parameter" "lease" {
+  #checkov:skip=CKV2_AWS_34:Not a secret: the time of the last start request. The start function writes it as a plain String.
+  name        = var.lease_parameter
+  description = "${var.name}: time of the last start request (JSON, written by the start function)"
+  type        = "String"
+  value       = jsonencode({ v = 1 })
+
+  lifecycle {
+    ignore_changes = [value]
+  }
+}
+
+# --------------------------------------------------------------------------------------------------
+# Dead-letter queue for asynchronous invocations that failed after retries
+# --------------------------------------------------------------------------------------------------
+
+resource "aws_sqs_queue" "dlq" {
+  name                              = "${var.name}-dlq"
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 3600
+  message_retention_seconds         = 1209600 # 14 days, the maximum
+}
+
+resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
+  alarm_name          = "${var.name}-dead-letter-queue"
+  alarm_description   = "An asynchronous invocation of a ${var.name} function (an alarm- or schedule-triggered stop, or an n8n start with invocation type Event) failed after its retries and landed in the dead-letter queue ${aws_sqs_queue.dlq.name}. What to do: read the message in the SQS console (it holds the event and the error), check the function's logs, fix the cause, then delete the message. If the instance may be running unattended, run `make stop`."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dlq.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alert_topic_arn]
+  ok_actions          = [var.alert_topic_arn]
+}
+
+# --------------------------------------------------------------------------------------------------
+# Functions
+# --------------------------------------------------------------------------------------------------
+
+resource "aws_iam_role" "function" {
+  for_each    = local.functions
+  name        = "${var.function_names[each.key]}-lambda"
+  description = "${var.function_names[each.key]}: ${each.value.description}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "lambda.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+  name     = "least-privilege"
+  role     = aws_iam_role.function[each.key].id
+  policy   = jsonencode(local.policies[each.key])
+}
+
+# X-Ray has no resource-level permissions; the AWS-managed write-only policy is attached only
+# when tracing is on.
+resource "aws_iam_role_policy_attachment" "xray" {
+  for_each   = var.tracing ? local.functions : {}
+  role       = aws_iam_role.function[each.key].name
+  policy_arn = "arn:${var.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  #checkov:skip=CKV_AWS_338:Retention is the log_retention_days setting (30 days by default); a year of debug logs is cost without use here.
+  for_each          = local.functions
+  name              = "/aws/lambda/${var.function_names[each.key]}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.encrypt_logs ? var.kms_key_arn : null
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:The functions call only public AWS APIs; a VPC would need NAT or endpoints for no gain.
+  #checkov:skip=CKV_AWS_272:Code signing needs AWS Signer profiles; the package is built reproducibly by `make build` from this repository.
+  #checkov:skip=CKV_AWS_173:The environment holds no secrets (ids, names, thresholds); Lambda encrypts it at rest with an AWS-managed key.
+  #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to the SQS dead-letter queue through aws_lambda_function_event_invoke_config (on-failure destination), which records the error too.
+  for_each                       = local.functions
+  function_name                  = var.function_names[each.key]
+  description                    = each.value.description
+  role                           = aws_iam_role.function[each.key].arn
+  runtime                        = "python3.12"
+  architectures                  = ["x86_64"]
+  handler                        = each.value.handler
+  filename                       = var.functions_zip_path
+  source_code_hash               = filebase64sha256(var.functions_zip_path)
+  timeout                        = each.value.timeout
+  memory_size                    = var.memory_mb
+  reserved_concurrent_executions = var.reserved_concurrency[each.key]
+
+  environment {
+    variables = local.environment
+  }
+
+  tracing_config {
+    mode = var.tracing ? "Active" : "PassThrough"
+  }
+
+  depends_on = [
+    aws_cloudwatch_log_group.function,
+    aws_iam_role_policy.function,
+  ]
+}
+
+resource "aws_lambda_function_event_invoke_config" "this" {
+  for_each                     = local.functions
+  function_name                = aws_lambda_function.this[each.key].function_name
+  maximum_retry_attempts       = 2
+  maximum_event_age_in_seconds = 3600
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.dlq.arn
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "errors" {
+  for_each          = local.functions
+  alarm_name        = "${var.function_names[each.key]}-errors"
+  alarm_description = "The ${var.function_names[each.key]} function failed (an unhandled error, e.g. an AWS API failure or a timeout; refused requests answer ok:false and do not count). What to do: open the log group /aws/lambda/${var.function_names[each.key]} and search for ERROR. ${each.key == "stop" ? "While stops fail the instance may keep running and costing money: run `make stop` to stop it now." : each.key == "start" ? "n8n could not start the GPU; check the EC2 console for the instance state." : "n8n cannot tell whether ComfyUI is ready; check the EC2 console."}"
+  namespace         = "AWS/Lambda"
+  metric_name       = "Errors"
+  dimensions = {
+    FunctionName = aws_lambda_function.this[each.key].function_name
+  }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alert_topic_arn]
+}
+
+# --------------------------------------------------------------------------------------------------
+# The schedule: a re-check every few minutes, so a declined stop never leaves the instance running
+# for ever. The stop function recognises the EventBridge "Scheduled Event" and verifies idleness.
+# --------------------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_rule" "recheck" {
+  name                = "${var.name}-stop-recheck"
+  description         = "Ask ${var.function_names.stop} to re-check idleness every ${var.recheck_minutes} minute(s)"
+  schedule_expression = local.schedule_expression
+}
+
+resource "aws_cloudwatch_event_target" "recheck" {
+  rule      = aws_cloudwatch_event_rule.recheck.name
+  target_id = "stop-function"
+  arn       = aws_lambda_function.this["stop"].arn
+}
+
+resource "aws_lambda_permission" "recheck" {
+  statement_id   = "AllowEventBridgeRecheck"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.this["stop"].function_name
+  principal      = "events.amazonaws.com"
+  source_arn     = aws_cloudwatch_event_rule.recheck.arn
+  source_account = var.account_id
+}
