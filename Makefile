@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEV_REQUIREMENTS := requirements-dev.txt functions/requirements.txt
 
-.PHONY: help venv build test pytest lint fmt typecheck bench bench-agent clean start status \
+.PHONY: help venv build test pytest lint fmt typecheck bench bench-agent clean start status demo \
 	cost cost-table simulate prices traces reset-cap cap-status
 
 help: ## Show this help
@@ -178,17 +178,21 @@ terraform-test: tf-fmt-check tf-validate tf-test tf-apply-test checkov ## Every 
 agent-archive: $(VENV_STAMP) ## Build build/agent.tar.gz (the on-instance agent, uploaded to S3 by Terraform)
 	$(PY) scripts/build_agent_archive.py
 
-plan: $(TF_RC) build agent-archive ## terraform plan with your credentials (terraform/terraform.tfvars)
+plan: $(TF_RC) build agent-archive ## terraform plan with your credentials (terraform/terraform.tfvars; PLAN_ARGS)
 	$(TF) init -input=false >/dev/null
-	$(TF) plan
+	$(TF) plan $(PLAN_ARGS)
 
-deploy: $(TF_RC) build agent-archive ## terraform apply with your credentials (asks before changing anything)
+deploy: $(TF_RC) build agent-archive ## terraform apply with your credentials (asks before changing anything; DEPLOY_ARGS)
 	$(TF) init -input=false >/dev/null
-	$(TF) apply
+	$(TF) apply $(DEPLOY_ARGS)
 
 destroy: $(TF_RC) build agent-archive ## terraform destroy with your credentials (asks first)
 	$(TF) init -input=false >/dev/null
 	$(TF) destroy
+
+demo: $(TF_RC) build $(VENV_STAMP) ## The whole system on a local AWS emulator (moto), in under two minutes
+	$(TF) init -input=false -backend=false -test-directory=tests/demo >/dev/null
+	PYTHONPATH=functions:agent:. $(PY) -m demo.run_demo $(DEMO_ARGS)
 
 stop: $(VENV_STAMP) ## Emergency stop: force-stop via the stop function, or EC2 directly if it is gone
 	$(PY) scripts/emergency_stop.py

@@ -172,6 +172,8 @@ class Machine:
         self.standin: StandinComfyUI | None = None
         self.agent: subprocess.Popen[bytes] | None = None
         self._boot: threading.Timer | None = None
+        #: Every process this machine started (for the demo's own clean-up check).
+        self.pids: list[int] = []
 
     @property
     def comfyui_url(self) -> str:

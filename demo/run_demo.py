@@ -29,7 +29,7 @@ from scripts.with_moto_server import moto_server
 from autostop.pricing import hourly_price
 from demo.driver import ROOT, DemoError, Deployment, Lambdas, Machine, Timeline, run_scenario
 
-DEMO_TESTS = ROOT / "demo" / "terraform"
+DEMO_TESTS = ROOT / "terraform" / "tests" / "demo"  # terraform wants it inside its configuration
 TEST_FILE = DEMO_TESTS / "demo.tftest.hcl"
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -135,15 +135,19 @@ def main(argv: list[str] | None = None) -> int:
     for target in overrides():
         print(f"  - {target}")
     result: dict[str, Any] = {}
+    pids: list[int] = []
     stack: Stack | None = None
     machine: Machine | None = None
     code = 1
     try:
         package = unpack(ROOT / "build" / "functions.zip", state_dir / "lambda")
-        with moto_server(state_dir / "moto-server.log") as endpoint:
+        with moto_server(state_dir / "moto-server.log") as server:
+            endpoint = server.endpoint
+            pids.append(server.pid)
             os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": endpoint})
             timeline.event("moto server", "up", endpoint)
             stack = Stack(state_dir, endpoint)
+            pids.append(stack.process.pid)
             timeline.wait('terraform apply (terraform test, run "deploy")', stack.applied, timeout=600)
             outputs = json.loads(stack.outputs_file.read_text())
             deployment = Deployment.from_outputs(outputs)
@@ -176,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         if stack is not None:
             stack.close()
         if args.events_file:
-            args.events_file.write_text(json.dumps({"events": timeline.events, "result": result}, indent=2))
+            started = pids + (machine.pids if machine else [])
+            document = {"events": timeline.events, "result": result, "pids": started}
+            args.events_file.write_text(json.dumps(document, indent=2))
     wall = time.monotonic() - began
     hours = sum(result.get("session_hours", []))
     price = hourly_price("g4dn.xlarge", "us-east-1") or 0.0

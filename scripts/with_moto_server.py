@@ -11,12 +11,15 @@ command's exit status is returned.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +64,32 @@ def stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
+@dataclass(frozen=True)
+class MotoServer:
+    endpoint: str
+    pid: int
+
+
+@contextlib.contextmanager
+def moto_server(log_path: Path) -> Iterator[MotoServer]:
+    """A moto server on 127.0.0.1 (a free port) for the duration of the block."""
+    port = free_port()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # AWS-managed policies (e.g. AmazonSSMManagedInstanceCore) exist only when asked for.
+            env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+        )
+        try:
+            wait_until_ready(port, server, log_path)
+            yield MotoServer(f"http://{HOST}:{port}", server.pid)
+        finally:
+            stop(server)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", type=Path, default=ROOT / "build" / "moto-server.log")
@@ -70,24 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     if not command:
         parser.error("give the command to run after --")
 
-    port = free_port()
-    endpoint = f"http://{HOST}:{port}"
-    args.log.parent.mkdir(parents=True, exist_ok=True)
-    with args.log.open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # AWS-managed policies (e.g. AmazonSSMManagedInstanceCore) exist only when asked for.
-            env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
-        )
-        try:
-            wait_until_ready(port, server, args.log)
-            print(f"moto server ready at {endpoint} (log: {args.log})", flush=True)
-            env = {**os.environ, "MOTO_ENDPOINT": endpoint, "AWS_ENDPOINT_URL": endpoint}
-            return subprocess.run([a.replace("{endpoint}", endpoint) for a in command], env=env).returncode
-        finally:
-            stop(server)
+    with moto_server(args.log) as server:
+        endpoint = server.endpoint
+        print(f"moto server ready at {endpoint} (log: {args.log})", flush=True)
+        env = {**os.environ, "MOTO_ENDPOINT": endpoint, "AWS_ENDPOINT_URL": endpoint}
+        return subprocess.run(
+            [a.replace("{endpoint}", endpoint) for a in command], env=env, check=False
+        ).returncode
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 # `make demo`: apply the real stack to the moto server, hold it while the demo drives it, destroy.
-# demo/run_demo.py runs this with AWS_ENDPOINT_URL pointing at a moto server it started on
+# demo/run_demo.py (make demo) runs this with AWS_ENDPOINT_URL pointing at a moto server it started on
 # 127.0.0.1; the overrides are the same as terraform/tests/apply/moto.tftest.hcl (a test keeps
 # them identical), and the demo prints them.
 
