@@ -324,7 +324,7 @@ variable "agent_self_stop_minutes" {
 }
 
 variable "cpu_idle_percent" {
-  description = "CPU utilization (percent, per-period maximum) below which the instance counts as idle."
+  description = "CPU utilization (percent, per-period maximum of the EC2 metric) below which the instance counts as idle: the CPU idle alarm's threshold and the stop function's fallback when the agent is silent."
   type        = number
   default     = 5
 
@@ -346,7 +346,7 @@ variable "network_idle_bytes" {
 }
 
 variable "gpu_idle_percent" {
-  description = "GPU utilization (percent, from the agent) below which the GPU counts as idle."
+  description = "GPU utilization (percent, from the agent) below which the GPU counts as idle: the GPU idle alarm's threshold and the agent's GPU_BUSY_PERCENT."
   type        = number
   default     = 5
 
