@@ -285,8 +285,9 @@ variable "idle_minutes" {
   default     = 10
 
   validation {
-    condition     = var.idle_minutes > 0 && var.idle_minutes <= 1440
-    error_message = "idle_minutes must be greater than 0 and at most 1440 (one day)."
+    # 0.05 (3 s) is the smallest value the functions and the agent accept.
+    condition     = var.idle_minutes >= 0.05 && var.idle_minutes <= 1440
+    error_message = "idle_minutes must be between 0.05 and 1440 (one day)."
   }
 }
 
