@@ -341,8 +341,8 @@ variable "network_idle_bytes" {
   default     = 1000000
 
   validation {
-    condition     = var.network_idle_bytes > 0 && var.network_idle_bytes <= 1e12
-    error_message = "network_idle_bytes must be greater than 0 and at most 1e12 (what the stop function accepts)."
+    condition     = var.network_idle_bytes > 0 && var.network_idle_bytes <= 1000000000000
+    error_message = "network_idle_bytes must be greater than 0 and at most 1000000000000 (what the stop function accepts)."
   }
 }
 
