@@ -171,7 +171,10 @@ $(CHECKOV_STAMP):
 	touch $@
 
 checkov: $(CHECKOV_STAMP) ## Static security checks of terraform/ (own venv; config in .checkov.yaml)
-	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
+	@mkdir -p build
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml | tee build/checkov.txt
+	@# checkov exits 0 when it cannot parse a file, and that file is then not checked at all.
+	@! grep -q 'Parsing errors: [1-9]' build/checkov.txt || { echo "checkov could not parse a file (above)" >&2; exit 1; }
 
 terraform-test: tf-fmt-check tf-validate tf-test tf-apply-test checkov ## Every Terraform check (fmt, validate, plan tests, moto apply test, checkov)
 

@@ -39,7 +39,8 @@ def build(source: Path, output: Path) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for path in collect(source):
-            info = tarfile.TarInfo(f"{source.name}/{path.relative_to(source).as_posix()}")
+            # Always under agent/: the instance's bootstrap runs agent/install.sh.
+            info = tarfile.TarInfo(f"agent/{path.relative_to(source).as_posix()}")
             data = path.read_bytes()
             info.size = len(data)
             info.mtime = FIXED_MTIME

@@ -18,6 +18,10 @@ locals {
   agent_state_parameter = "/${var.name}/agent-state"
   lease_parameter       = "/${var.name}/lease"
 
+  # The agent publishes QueueDepth, GPUUtilization and ActiveSessions this often; the agent idle
+  # alarms evaluate 1-minute periods.
+  agent_metrics_seconds = 60
+
   function_names = {
     start  = "${var.name}-start"
     status = "${var.name}-status"
@@ -146,14 +150,17 @@ module "instance" {
   detailed_monitoring    = var.detailed_monitoring
   kms_key_arn            = aws_kms_key.main.arn
   agent_archive_path     = local.agent_archive_path
+  # The agent's configuration (agent/README.md): agent/install.sh writes the variables it knows
+  # to /etc/gpu-autostop/agent.env. Its CPU threshold (whole-machine average) keeps its own default.
   agent_settings = {
     AGENT_STATE_PARAMETER = local.agent_state_parameter
     METRICS_NAMESPACE     = var.metrics_namespace
+    METRICS_SECONDS       = tostring(local.agent_metrics_seconds)
     IDLE_MINUTES          = tostring(var.idle_minutes)
     SELF_STOP_MINUTES     = tostring(var.agent_self_stop_minutes)
+    BOOT_GRACE_MINUTES    = tostring(var.boot_grace_minutes)
     HEARTBEAT_SECONDS     = tostring(var.heartbeat_seconds)
-    CPU_IDLE_PERCENT      = tostring(var.cpu_idle_percent)
-    GPU_IDLE_PERCENT      = tostring(var.gpu_idle_percent)
+    GPU_BUSY_PERCENT      = tostring(var.gpu_idle_percent)
     AWS_REGION            = var.region
     COMFYUI_URL           = "http://127.0.0.1:${var.comfyui_port}"
   }
@@ -201,7 +208,7 @@ module "idle_alarms" {
   source = "./modules/idle_alarms"
 
   name                 = var.name
-  heartbeat_seconds    = var.heartbeat_seconds
+  metrics_seconds      = local.agent_metrics_seconds
   account_id           = local.account_id
   instance_id          = module.instance.instance_id
   stop_function_arn    = module.control_plane.function_arns["stop"]

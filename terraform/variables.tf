@@ -285,8 +285,9 @@ variable "idle_minutes" {
   default     = 10
 
   validation {
-    condition     = var.idle_minutes > 0 && var.idle_minutes <= 1440
-    error_message = "idle_minutes must be greater than 0 and at most 1440 (one day)."
+    # 0.05 (3 s) is the smallest value the functions and the agent accept.
+    condition     = var.idle_minutes >= 0.05 && var.idle_minutes <= 1440
+    error_message = "idle_minutes must be between 0.05 and 1440 (one day)."
   }
 }
 
@@ -324,7 +325,7 @@ variable "agent_self_stop_minutes" {
 }
 
 variable "cpu_idle_percent" {
-  description = "CPU utilization (percent, per-period maximum) below which the instance counts as idle."
+  description = "CPU utilization (percent, per-period maximum of the EC2 metric) below which the instance counts as idle: the CPU idle alarm's threshold and the stop function's fallback when the agent is silent."
   type        = number
   default     = 5
 
@@ -340,13 +341,13 @@ variable "network_idle_bytes" {
   default     = 1000000
 
   validation {
-    condition     = var.network_idle_bytes > 0
-    error_message = "network_idle_bytes must be greater than 0."
+    condition     = var.network_idle_bytes > 0 && var.network_idle_bytes <= 1000000000000
+    error_message = "network_idle_bytes must be greater than 0 and at most 1000000000000 (what the stop function accepts)."
   }
 }
 
 variable "gpu_idle_percent" {
-  description = "GPU utilization (percent, from the agent) below which the GPU counts as idle."
+  description = "GPU utilization (percent, from the agent) below which the GPU counts as idle: the GPU idle alarm's threshold and the agent's GPU_BUSY_PERCENT."
   type        = number
   default     = 5
 

@@ -123,7 +123,7 @@ run "functions_follow_the_contract" {
   }
 
   assert {
-    condition     = aws_ssm_parameter.agent_state.name == "/gpu-autostop/agent-state" && aws_ssm_parameter.lease.name == "/gpu-autostop/lease" && aws_ssm_parameter.agent_state.type == "String"
+    condition     = aws_ssm_parameter.shared["agent_state"].name == "/gpu-autostop/agent-state" && aws_ssm_parameter.shared["lease"].name == "/gpu-autostop/lease" && aws_ssm_parameter.shared["agent_state"].type == "String"
     error_message = "The shared parameters must have the contract's names."
   }
 }
@@ -146,7 +146,7 @@ run "each_role_holds_only_its_own_permissions" {
         SendFailedAsyncInvocationsToDeadLetterQueue = aws_sqs_queue.dlq.arn
         UseProjectKeyForQueueAndTopic               = var.kms_key_arn
         StartAndResizeTheInstance                   = var.instance_arn
-        RecordLease                                 = aws_ssm_parameter.lease.arn
+        RecordLease                                 = aws_ssm_parameter.shared["lease"].arn
       }
       status = {
         WriteOwnLogs                                = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/gpu-autostop-status:*"

@@ -90,7 +90,7 @@ run "thresholds_follow_the_variables" {
   }
 }
 
-run "slow_heartbeat_and_short_idle" {
+run "slow_agent_metrics_and_short_idle" {
   state_key = "slow"
 
   module {
@@ -98,8 +98,8 @@ run "slow_heartbeat_and_short_idle" {
   }
 
   variables {
-    idle_minutes      = 0.5
-    heartbeat_seconds = 120
+    idle_minutes    = 0.5
+    metrics_seconds = 120
   }
 
   assert {

@@ -84,13 +84,13 @@ run "on_demand_defaults_are_hardened" {
   }
 
   assert {
-    condition     = keys(aws_vpc_security_group_ingress_rule.comfyui_ipv4) == ["203.0.113.7/32"] && aws_vpc_security_group_ingress_rule.comfyui_ipv4["203.0.113.7/32"].from_port == 8188 && aws_vpc_security_group_ingress_rule.comfyui_ipv4["203.0.113.7/32"].to_port == 8188
+    condition     = keys(aws_vpc_security_group_ingress_rule.comfyui) == ["203.0.113.7/32"] && aws_vpc_security_group_ingress_rule.comfyui["203.0.113.7/32"].from_port == 8188 && aws_vpc_security_group_ingress_rule.comfyui["203.0.113.7/32"].to_port == 8188 && aws_vpc_security_group_ingress_rule.comfyui["203.0.113.7/32"].cidr_ipv4 == "203.0.113.7/32"
     error_message = "ComfyUI's port must be open to allowed_cidrs only."
   }
 
   assert {
-    condition     = length(aws_vpc_security_group_ingress_rule.comfyui_ipv6) == 0 && length(aws_vpc_security_group_ingress_rule.ssh) == 0
-    error_message = "No IPv6 rule without IPv6 CIDRs, and no SSH rule without a key pair."
+    condition     = length(aws_vpc_security_group_ingress_rule.ssh) == 0
+    error_message = "No SSH rule without a key pair."
   }
 
   assert {
@@ -235,7 +235,7 @@ run "optional_pieces_when_asked" {
   }
 
   assert {
-    condition     = keys(aws_vpc_security_group_ingress_rule.comfyui_ipv6) == ["2001:db8::/64"] && keys(aws_vpc_security_group_ingress_rule.comfyui_ipv4) == ["203.0.113.7/32"]
+    condition     = aws_vpc_security_group_ingress_rule.comfyui["2001:db8::/64"].cidr_ipv6 == "2001:db8::/64" && aws_vpc_security_group_ingress_rule.comfyui["2001:db8::/64"].cidr_ipv4 == null && aws_vpc_security_group_ingress_rule.comfyui["203.0.113.7/32"].cidr_ipv4 == "203.0.113.7/32"
     error_message = "IPv6 CIDRs must get IPv6 rules, IPv4 CIDRs IPv4 rules."
   }
 

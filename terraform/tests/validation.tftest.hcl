@@ -102,7 +102,7 @@ run "rejects_bad_values_2" {
     ssh_allowed_cidrs   = ["0.0.0.0/0"]
     comfyui_port        = 70000
     vpc_cidr            = "10.42.0.0"
-    idle_minutes        = -5
+    idle_minutes        = 0.01
     cpu_idle_percent    = 101
     metrics_namespace   = ""
     recheck_minutes     = 2.5

@@ -92,13 +92,13 @@ locals {
         Sid      = "ReadAgentState"
         Effect   = "Allow"
         Action   = "ssm:GetParameter"
-        Resource = aws_ssm_parameter.agent_state.arn
+        Resource = aws_ssm_parameter.shared["agent_state"].arn
       },
       {
         Sid      = "RecordLease"
         Effect   = "Allow"
         Action   = ["ssm:GetParameter", "ssm:PutParameter"]
-        Resource = aws_ssm_parameter.lease.arn
+        Resource = aws_ssm_parameter.shared["lease"].arn
       },
     ]
     status = [
@@ -106,7 +106,7 @@ locals {
         Sid      = "ReadAgentStateAndLease"
         Effect   = "Allow"
         Action   = "ssm:GetParameter"
-        Resource = [aws_ssm_parameter.agent_state.arn, aws_ssm_parameter.lease.arn]
+        Resource = [aws_ssm_parameter.shared["agent_state"].arn, aws_ssm_parameter.shared["lease"].arn]
       },
     ]
     stop = [
@@ -120,7 +120,7 @@ locals {
         Sid      = "ReadAgentStateAndLease"
         Effect   = "Allow"
         Action   = "ssm:GetParameter"
-        Resource = [aws_ssm_parameter.agent_state.arn, aws_ssm_parameter.lease.arn]
+        Resource = [aws_ssm_parameter.shared["agent_state"].arn, aws_ssm_parameter.shared["lease"].arn]
       },
       {
         # Fallback when the agent is silent; GetMetricStatistics is read-only and has no
@@ -154,22 +154,14 @@ locals {
 # their values alone: the agent writes agent-state, the start function writes the lease.
 # --------------------------------------------------------------------------------------------------
 
-resource "aws_ssm_parameter" "agent_state" {
-  #checkov:skip=CKV2_AWS_34:Not a secret: readiness and activity timestamps. The agent and the functions write it as a plain String.
-  name        = var.agent_state_parameter
-  description = "${var.name}: agent state record (JSON, written by the on-instance agent)"
-  type        = "String"
-  value       = jsonencode({ v = 1 })
-
-  lifecycle {
-    ignore_changes = [value]
+resource "aws_ssm_parameter" "shared" {
+  #checkov:skip=CKV2_AWS_34:Not secrets: readiness, activity and start-request timestamps. The agent and the start function write them as plain Strings.
+  for_each = {
+    agent_state = { name = var.agent_state_parameter, description = "agent state record (JSON, written by the on-instance agent)" }
+    lease       = { name = var.lease_parameter, description = "time of the last start request (JSON, written by the start function)" }
   }
-}
-
-resource "aws_ssm_parameter" "lease" {
-  #checkov:skip=CKV2_AWS_34:Not a secret: the time of the last start request. The start function writes it as a plain String.
-  name        = var.lease_parameter
-  description = "${var.name}: time of the last start request (JSON, written by the start function)"
+  name        = each.value.name
+  description = "${var.name}: ${each.value.description}"
   type        = "String"
   value       = jsonencode({ v = 1 })
 

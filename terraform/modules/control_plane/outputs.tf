@@ -40,22 +40,22 @@ output "dlq_url" {
 
 output "agent_state_parameter_name" {
   description = "Name of the agent state record parameter."
-  value       = aws_ssm_parameter.agent_state.name
+  value       = aws_ssm_parameter.shared["agent_state"].name
 }
 
 output "agent_state_parameter_arn" {
   description = "ARN of the agent state record parameter."
-  value       = aws_ssm_parameter.agent_state.arn
+  value       = aws_ssm_parameter.shared["agent_state"].arn
 }
 
 output "lease_parameter_name" {
   description = "Name of the lease parameter."
-  value       = aws_ssm_parameter.lease.name
+  value       = aws_ssm_parameter.shared["lease"].name
 }
 
 output "lease_parameter_arn" {
   description = "ARN of the lease parameter."
-  value       = aws_ssm_parameter.lease.arn
+  value       = aws_ssm_parameter.shared["lease"].arn
 }
 
 output "schedule_rule_arn" {

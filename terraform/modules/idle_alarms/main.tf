@@ -8,7 +8,7 @@
 
 locals {
   ec2_period   = var.detailed_monitoring ? 60 : 300
-  agent_period = var.heartbeat_seconds <= 60 ? 60 : 300
+  agent_period = var.metrics_seconds <= 60 ? 60 : 300
 
   alarms = {
     cpu = {

@@ -38,8 +38,8 @@ variable "idle_minutes" {
   }
 }
 
-variable "heartbeat_seconds" {
-  description = "The agent's publishing interval; the agent alarms use 1-minute periods up to 60 s, else 5-minute periods."
+variable "metrics_seconds" {
+  description = "How often the agent publishes its metrics; the agent alarms use 1-minute periods up to 60 s, else 5-minute periods."
   type        = number
   default     = 60
 }

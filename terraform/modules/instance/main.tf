@@ -14,9 +14,7 @@ locals {
   subnet_id = local.create_vpc ? aws_subnet.public[0].id : var.subnet_id
   vpc_id    = local.create_vpc ? aws_vpc.main[0].id : data.aws_subnet.existing[0].vpc_id
 
-  comfyui_ipv4 = [for c in var.allowed_cidrs : c if !strcontains(c, ":")]
-  comfyui_ipv6 = [for c in var.allowed_cidrs : c if strcontains(c, ":")]
-  ssh_cidrs    = var.key_name == null ? [] : var.ssh_allowed_cidrs
+  ssh_cidrs = var.key_name == null ? [] : var.ssh_allowed_cidrs
 
   # ----- AMI -----
   ami_id = var.ami_id != null ? var.ami_id : data.aws_ssm_parameter.ami[0].insecure_value
@@ -141,24 +139,15 @@ resource "aws_security_group" "gpu" {
   }
 }
 
-resource "aws_vpc_security_group_ingress_rule" "comfyui_ipv4" {
-  for_each          = toset(local.comfyui_ipv4)
+resource "aws_vpc_security_group_ingress_rule" "comfyui" {
+  for_each          = toset(var.allowed_cidrs)
   security_group_id = aws_security_group.gpu.id
   description       = "ComfyUI from ${each.value}"
   ip_protocol       = "tcp"
   from_port         = var.comfyui_port
   to_port           = var.comfyui_port
-  cidr_ipv4         = each.value
-}
-
-resource "aws_vpc_security_group_ingress_rule" "comfyui_ipv6" {
-  for_each          = toset(local.comfyui_ipv6)
-  security_group_id = aws_security_group.gpu.id
-  description       = "ComfyUI from ${each.value}"
-  ip_protocol       = "tcp"
-  from_port         = var.comfyui_port
-  to_port           = var.comfyui_port
-  cidr_ipv6         = each.value
+  cidr_ipv4         = strcontains(each.value, ":") ? null : each.value
+  cidr_ipv6         = strcontains(each.value, ":") ? each.value : null
 }
 
 resource "aws_vpc_security_group_ingress_rule" "ssh" {
