@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
-DEV_REQUIREMENTS := requirements-dev.txt functions/requirements.txt
+DEV_REQUIREMENTS := requirements-dev.txt functions/requirements.txt constraints.txt
 
 .PHONY: help venv build test pytest lint fmt typecheck bench bench-agent clean start status demo \
 	cost cost-table simulate prices traces reset-cap cap-status
@@ -17,8 +17,7 @@ help: ## Show this help
 
 $(VENV_STAMP): $(DEV_REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 venv: $(VENV_STAMP) ## Create .venv and install the pinned dependencies
@@ -26,7 +25,7 @@ venv: $(VENV_STAMP) ## Create .venv and install the pinned dependencies
 build: $(VENV_STAMP) ## Build build/functions.zip (deterministic Lambda package)
 	$(PY) scripts/build_zip.py
 
-test: lint pytest ## Run everything CI runs (lint, type check, tests)
+test: lint pytest terraform-test ## Everything CI runs: lint, types, unit + integration tests (demo), Terraform tests, checkov
 
 PYTEST_ARGS ?=
 pytest: $(VENV_STAMP) ## Run the Python tests
