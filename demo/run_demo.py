@@ -24,10 +24,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from scripts.with_moto_server import moto_server
-
 from autostop.pricing import hourly_price
 from demo.driver import ROOT, DemoError, Deployment, Lambdas, Machine, Timeline, run_scenario
+from scripts.with_moto_server import moto_server
 
 DEMO_TESTS = ROOT / "terraform" / "tests" / "demo"  # terraform wants it inside its configuration
 TEST_FILE = DEMO_TESTS / "demo.tftest.hcl"

@@ -10,9 +10,9 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 from moto import mock_aws
-from tests.agent.helpers import INSTANCE, PARAMETER, ComfyStandIn, FakeClock, FakeGpu, make_rig
 
 from autostop_agent.aws import AwsSink, Backoff, boto_factory
+from tests.agent.helpers import INSTANCE, PARAMETER, ComfyStandIn, FakeClock, FakeGpu, make_rig
 
 DIMENSIONS = [{"Name": "InstanceId", "Value": INSTANCE}]
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from tests.agent.helpers import INSTANCE, PARAMETER, ComfyStandIn, FakeClock
 
 from autostop_agent.__main__ import EX_LOCKED, main
 from autostop_agent.config import EX_CONFIG, ConfigError, load_config, parse_env_file, read_environment
 from autostop_agent.imds import ImdsError, fetch_identity
 from autostop_agent.lock import LockHeld, SingleInstanceLock
+from tests.agent.helpers import INSTANCE, PARAMETER, ComfyStandIn, FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
 

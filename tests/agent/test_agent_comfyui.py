@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-from tests.agent.helpers import ComfyStandIn, FakeClock, fixture_bytes, make_rig
 
 from autostop_agent.comfyui import MAX_QUEUE_BYTES, ComfyClient, ComfyError, NotSupported
+from tests.agent.helpers import ComfyStandIn, FakeClock, fixture_bytes, make_rig
 
 
 def client(comfy: ComfyStandIn, timeout: float = 0.5) -> ComfyClient:

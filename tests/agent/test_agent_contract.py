@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from tests.agent.helpers import BOOT, INSTANCE, ComfyStandIn, FakeClock, Rig
-
 from autostop.idle import StopPolicy, decide
 from autostop.records import parse_agent_record
+from tests.agent.helpers import BOOT, INSTANCE, ComfyStandIn, FakeClock, Rig
 
 
 def test_the_lambda_reads_what_the_agent_writes(comfy: ComfyStandIn, rig: Rig, clock: FakeClock) -> None:

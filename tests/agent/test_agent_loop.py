@@ -5,10 +5,9 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-from tests.agent.helpers import BOOT, INSTANCE, ComfyStandIn, FakeClock, Rig, make_rig
-
 from autostop_agent.clock import iso, parse_iso
 from autostop_agent.sessions import Sessions
+from tests.agent.helpers import BOOT, INSTANCE, ComfyStandIn, FakeClock, Rig, make_rig
 
 CONTRACT_KEYS = {
     "v", "instance_id", "boot_at", "heartbeat_at", "comfyui_ready", "ready_at", "queue_running",

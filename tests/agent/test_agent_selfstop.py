@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.agent.helpers import ComfyStandIn, FakeClock, FakeHost, make_rig
 
 from autostop_agent.selfstop import GAP_SECONDS, RETRY_SECONDS, SelfStop
 from autostop_agent.sessions import Sessions
+from tests.agent.helpers import ComfyStandIn, FakeClock, FakeHost, make_rig
 
 
 def _stopper(minutes: float = 20, checks: int = 3, grace: float = 5) -> SelfStop:

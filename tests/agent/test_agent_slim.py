@@ -7,10 +7,10 @@ from pathlib import Path
 
 import boto3
 from moto import mock_aws
-from tests.agent.helpers import INSTANCE, PARAMETER
 
 from autostop_agent import slim
 from autostop_agent.aws import AwsSink, boto_factory
+from tests.agent.helpers import INSTANCE, PARAMETER
 
 
 def test_ensure_builds_once_and_the_clients_use_it(tmp_path: Path, aws_env: None) -> None:

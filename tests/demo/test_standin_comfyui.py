@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from demo.standin_comfyui import StandinComfyUI
 
 

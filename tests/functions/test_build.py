@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from scripts import build_zip
 
 ROOT = Path(__file__).resolve().parents[2]
