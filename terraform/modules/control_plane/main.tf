@@ -47,6 +47,9 @@ locals {
   }
 
   log_group_arns = { for k, n in var.function_names : k => "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${n}" }
+  # Built from its name, not read from the queue: the roles (and so the functions) need not wait
+  # for the queue, whose creation the provider holds for about 30 s while its attributes settle.
+  dlq_arn = "arn:${var.partition}:sqs:${var.region}:${var.account_id}:${var.name}-dlq"
 
   # ----- one identity policy per function -----
   common_statements = {
@@ -61,7 +64,7 @@ locals {
         Sid      = "SendFailedAsyncInvocationsToDeadLetterQueue"
         Effect   = "Allow"
         Action   = "sqs:SendMessage"
-        Resource = aws_sqs_queue.dlq.arn
+        Resource = local.dlq_arn
       },
       {
         # The dead-letter queue and the alerts topic are encrypted with the project key.
