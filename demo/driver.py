@@ -198,7 +198,11 @@ class Machine:
         (self.state_dir / "agent.env").write_text("# demo: everything comes from the environment\n")
         with (self.state_dir / "agent.log").open("ab") as log:
             self.agent = subprocess.Popen(
-                [sys.executable, "-m", "autostop_agent"], env=env, stdout=log, stderr=log
+                [sys.executable, "-m", "autostop_agent"],
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # the demo stops it (a Ctrl-C goes to the demo alone)
             )
         if not self.external_url:
 

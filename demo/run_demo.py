@@ -73,7 +73,10 @@ class Stack:
             f"-test-directory={os.path.relpath(DEMO_TESTS, ROOT / 'terraform')}",
         ]
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # Its own session: a Ctrl-C reaches the demo, which then lets terraform destroy in order.
+            self.process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     @property
     def outputs_file(self) -> Path:
@@ -141,43 +144,45 @@ def main(argv: list[str] | None = None) -> int:
     try:
         package = unpack(ROOT / "build" / "functions.zip", state_dir / "lambda")
         with moto_server(state_dir / "moto-server.log") as server:
-            endpoint = server.endpoint
             pids.append(server.pid)
-            os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": endpoint})
-            timeline.event("moto server", "up", endpoint)
-            stack = Stack(state_dir, endpoint)
-            pids.append(stack.process.pid)
-            timeline.wait('terraform apply (terraform test, run "deploy")', stack.applied, timeout=600)
-            outputs = json.loads(stack.outputs_file.read_text())
-            deployment = Deployment.from_outputs(outputs)
-            timeline.event(
-                "terraform apply",
-                "applied",
-                f"instance {deployment.instance_id}, functions "
-                + ", ".join(sorted(deployment.functions.values())),
-            )
-            aws_env = {**AWS_ENV, "AWS_ENDPOINT_URL": endpoint}
-            lambdas = Lambdas(deployment, package, aws_env, state_dir / "lambda.log")
-            machine = Machine(deployment, aws_env, state_dir, os.environ.get("COMFYUI_URL"), args.job_seconds)
-            result = run_scenario(deployment, lambdas, machine, timeline)
-            machine.shutdown()
-            stack.release()
-            timeline.wait("terraform destroy", stack.finished, timeout=600)
-            if stack.process.returncode != 0:
-                raise DemoError(f"terraform test failed:\n{stack.tail()}")
-            timeline.event("terraform destroy", "destroyed", "every resource removed from the emulator")
+            try:
+                os.environ.update({**AWS_ENV, "AWS_ENDPOINT_URL": server.endpoint})
+                timeline.event("moto server", "up", server.endpoint)
+                stack = Stack(state_dir, server.endpoint)
+                pids.append(stack.process.pid)
+                timeline.wait('terraform apply (terraform test, run "deploy")', stack.applied, timeout=600)
+                deployment = Deployment.from_outputs(json.loads(stack.outputs_file.read_text()))
+                timeline.event(
+                    "terraform apply",
+                    "applied",
+                    f"instance {deployment.instance_id}, functions "
+                    + ", ".join(sorted(deployment.functions.values())),
+                )
+                aws_env = {**AWS_ENV, "AWS_ENDPOINT_URL": server.endpoint}
+                lambdas = Lambdas(deployment, package, aws_env, state_dir / "lambda.log")
+                comfyui = os.environ.get("COMFYUI_URL")
+                machine = Machine(deployment, aws_env, state_dir, comfyui, args.job_seconds)
+                result = run_scenario(deployment, lambdas, machine, timeline)
+                machine.shutdown()
+                stack.release()
+                timeline.wait("terraform destroy", stack.finished, timeout=600)
+                if stack.process.returncode != 0:
+                    raise DemoError(f"terraform test failed:\n{stack.tail()}")
+                timeline.event("terraform destroy", "destroyed", "every resource removed from the emulator")
+            finally:
+                # Inside the server's block: terraform must destroy while the emulator still answers.
+                if machine is not None:
+                    machine.shutdown()
+                if stack is not None:
+                    stack.close()
         code = 0
     except DemoError as exc:
         timeline.event("demo", "FAILED", str(exc).splitlines()[0])
         print(str(exc), file=sys.stderr)
     except KeyboardInterrupt:
-        timeline.event("demo", "interrupted", "cleaning up")
+        timeline.event("demo", "interrupted", "everything it started is stopped")
         code = 130
     finally:
-        if machine is not None:
-            machine.shutdown()
-        if stack is not None:
-            stack.close()
         if args.events_file:
             started = pids + (machine.pids if machine else [])
             document = {"events": timeline.events, "result": result, "pids": started}

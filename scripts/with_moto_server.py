@@ -82,6 +82,7 @@ def moto_server(log_path: Path) -> Iterator[MotoServer]:
             stderr=subprocess.STDOUT,
             # AWS-managed policies (e.g. AmazonSSMManagedInstanceCore) exist only when asked for.
             env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+            start_new_session=True,  # a Ctrl-C goes to the caller, which stops the server last
         )
         try:
             wait_until_ready(port, server, log_path)
