@@ -204,6 +204,7 @@ class Machine:
                 stderr=log,
                 start_new_session=True,  # the demo stops it (a Ctrl-C goes to the demo alone)
             )
+        self.pids.append(self.agent.pid)
         if not self.external_url:
 
             def comfyui_up() -> None:

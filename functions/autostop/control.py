@@ -271,9 +271,8 @@ def _stop_message(
         subject = f"gpu-autostop: {instance.instance_id} emergency stop"
         why = f"forced stop ({trigger.reason or 'no reason given'})"
     else:
-        subject = (
-            f"gpu-autostop: {instance.instance_id} stopped after {verdict.idle_minutes or 0:.0f} idle minutes"
-        )
+        idle = round(verdict.idle_minutes or 0.0, 1)
+        subject = f"gpu-autostop: {instance.instance_id} stopped after {idle:g} idle minutes"
         why = verdict.reason
     lines = [
         f"gpu-autostop stopped instance {instance.instance_id} ({instance.instance_type}).",

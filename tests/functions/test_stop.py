@@ -210,3 +210,11 @@ def test_no_topic_means_no_notification_but_still_stops(env: Env) -> None:
     idle_record(env, 20)
     assert stop(env)["stopped"] is True
     assert env.calls.of("Publish") == 0
+
+
+def test_the_subject_shows_fractional_idle_minutes(env: Env) -> None:
+    env.with_config(idle_minutes=0.25, boot_grace_minutes=0)
+    idle_record(env, 0.3)
+    assert stop(env)["stopped"] is True
+    [note] = env.notifications()
+    assert note["Subject"].endswith("stopped after 0.3 idle minutes")
