@@ -80,7 +80,7 @@ locals {
     status      = "n8n cannot tell whether ComfyUI is ready; check the EC2 console."
     stop        = "While stops fail the instance may keep running and costing money: run `make stop` to stop it now."
     cost_report = "This week's cost report was not sent. Cost Explorer being unavailable is not an error (the report says so); this is something else, e.g. SSM or SNS access. Run it again by hand: aws lambda invoke --function-name {function} --cli-binary-format raw-in-base64-out --payload '{}' /dev/stdout"
-    budget      = "An AWS Budgets notification for the hard cap may not have been acted on, so the instance may still be running over the cap: run `make stop`, then `make cap-status` (and `make reset-cap` once you have decided)."
+    budget      = "An AWS Budgets notification for the hard cap may not have been acted on, so the instance may still be running over the cap: run `make stop`, then `make cap-status CAP_PARAMETER=${var.cap_parameter}` (and `make reset-cap CAP_PARAMETER=${var.cap_parameter}` once you have decided)."
   }
 
   log_group_arns = { for k in keys(local.functions) : k => "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${var.function_names[k]}" }
@@ -225,7 +225,8 @@ locals {
     ]
   }
 
-  # Statements start and stop share for the usage ledger and the hard cap (autostop.ledger, autostop.cap).
+  # The usage ledger's and the hard cap's statements (autostop.ledger, autostop.cap), shared by start
+  # and stop (and, for its email, the budget function).
   cost_statements = {
     # ledger.read/write: the running time, starts and images of each session.
     keep_ledger = {
