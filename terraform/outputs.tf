@@ -24,7 +24,7 @@ output "region" {
 }
 
 output "function_names" {
-  description = "Function names by role: start, status, stop, cost_report (with enable_cost_report) and budget (with hard_cap_usd)."
+  description = "Function names by role: start, status, stop, cost_report (the weekly report; scheduled with enable_cost_report) and budget (the hard cap's; invoked only with hard_cap_usd)."
   value       = module.control_plane.function_names
 }
 
@@ -34,8 +34,8 @@ output "function_arns" {
 }
 
 output "cost_report_function" {
-  description = "Name of the weekly cost report function, or null. Send a report now: aws lambda invoke --function-name <name> --cli-binary-format raw-in-base64-out --payload '{}' /dev/stdout ('{\"send\": false}' only builds it)."
-  value       = lookup(module.control_plane.function_names, "cost_report", null)
+  description = "Name of the weekly cost report function. Send a report now: aws lambda invoke --function-name <name> --cli-binary-format raw-in-base64-out --payload '{}' /dev/stdout ('{\"send\": false}' only builds it)."
+  value       = module.control_plane.function_names["cost_report"]
 }
 
 output "alert_topic_arn" {

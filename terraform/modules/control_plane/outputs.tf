@@ -1,10 +1,10 @@
 output "function_names" {
-  description = "Function names by role (start, status, stop, and cost_report and budget when created)."
+  description = "Function names by role (start, status, stop, cost_report, budget)."
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
 }
 
 output "function_arns" {
-  description = "Function ARNs by role (start, status, stop, and cost_report and budget when created)."
+  description = "Function ARNs by role (start, status, stop, cost_report, budget)."
   value       = { for k, f in aws_lambda_function.this : k => f.arn }
 }
 

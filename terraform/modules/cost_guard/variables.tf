@@ -76,7 +76,7 @@ variable "hard_cap_usd" {
 }
 
 variable "budget_function" {
-  description = "Name and ARN of the hard cap's budget function (required with hard_cap_usd)."
+  description = "Name and ARN of the hard cap's budget function (required with hard_cap_usd, and only then)."
   type = object({
     name = string
     arn  = string
