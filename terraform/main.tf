@@ -17,16 +17,26 @@ locals {
   # SSM parameter names are part of the contract with the agent and the functions.
   agent_state_parameter = "/${var.name}/agent-state"
   lease_parameter       = "/${var.name}/lease"
+  # Cost (README.md, "Cost"): the usage ledger (start and stop write it) and the hard cap's flag.
+  ledger_parameter = "/${var.name}/ledger"
+  cap_parameter    = "/${var.name}/cap"
 
   # The agent publishes QueueDepth, GPUUtilization and ActiveSessions this often; the agent idle
   # alarms evaluate 1-minute periods.
   agent_metrics_seconds = 60
 
+  # The functions by role. start and status are n8n's; cost_report runs weekly (enable_cost_report),
+  # budget on the hard cap's AWS Budgets notification (hard_cap_usd). All five are always deployed.
   function_names = {
-    start  = "${var.name}-start"
-    status = "${var.name}-status"
-    stop   = "${var.name}-stop"
+    start       = "${var.name}-start"
+    status      = "${var.name}-status"
+    stop        = "${var.name}-stop"
+    cost_report = "${var.name}-cost-report"
+    budget      = "${var.name}-budget"
   }
+
+  # The budgets and the weekly report filter on the Project cost-allocation tag together.
+  cost_filter_tag = var.budget_filter_project_tag ? { key = "Project", value = var.project_tag } : null
 }
 
 check "reachability" {
@@ -183,6 +193,14 @@ module "control_plane" {
   fallback_instance_types = var.fallback_instance_types
   agent_state_parameter   = local.agent_state_parameter
   lease_parameter         = local.lease_parameter
+  ledger_parameter        = local.ledger_parameter
+  cap_parameter           = local.cap_parameter
+  hard_cap_usd            = var.hard_cap_usd
+  fixed_monthly_usd       = var.fixed_monthly_usd
+  budgets_usd             = [var.budget_normal_usd, var.budget_peak_usd]
+  cost_tag                = local.cost_filter_tag
+  cost_report_enabled     = var.enable_cost_report
+  cost_report_schedule    = var.cost_report_schedule
   alert_topic_arn         = module.cost_guard.topic_arn
   kms_key_arn             = aws_kms_key.main.arn
   encrypt_logs            = var.encrypt_logs
@@ -232,7 +250,11 @@ module "cost_guard" {
   alert_emails         = var.alert_emails
   budget_normal_usd    = var.budget_normal_usd
   budget_peak_usd      = var.budget_peak_usd
-  budget_filter_tag    = var.budget_filter_project_tag ? { key = "Project", value = var.project_tag } : null
+  budget_filter_tag    = local.cost_filter_tag
+  hard_cap_usd         = var.hard_cap_usd
+  budget_function      = var.hard_cap_usd == null ? null : { name = module.control_plane.function_names["budget"], arn = module.control_plane.function_arns["budget"] }
+  cap_parameter        = local.cap_parameter
+  ledger_parameter     = local.ledger_parameter
   create_dashboard     = var.create_dashboard
   instance_id          = module.instance.instance_id
   metrics_namespace    = var.metrics_namespace

@@ -24,13 +24,18 @@ output "region" {
 }
 
 output "function_names" {
-  description = "Function names by role (start, status, stop)."
+  description = "Function names by role: start, status, stop, cost_report (the weekly report; scheduled with enable_cost_report) and budget (the hard cap's; invoked only with hard_cap_usd)."
   value       = module.control_plane.function_names
 }
 
 output "function_arns" {
-  description = "Function ARNs by role (start, status, stop)."
+  description = "Function ARNs by role (as function_names)."
   value       = module.control_plane.function_arns
+}
+
+output "cost_report_function" {
+  description = "Name of the weekly cost report function. Send a report now: aws lambda invoke --function-name <name> --cli-binary-format raw-in-base64-out --payload '{}' /dev/stdout ('{\"send\": false}' only builds it)."
+  value       = module.control_plane.function_names["cost_report"]
 }
 
 output "alert_topic_arn" {
@@ -51,6 +56,26 @@ output "agent_state_parameter" {
 output "lease_parameter" {
   description = "SSM parameter where start records its last request."
   value       = module.control_plane.lease_parameter_name
+}
+
+output "ledger_parameter" {
+  description = "SSM parameter holding the usage ledger (running hours, starts, images this month)."
+  value       = module.control_plane.ledger_parameter_name
+}
+
+output "cap_parameter" {
+  description = "SSM parameter holding the hard cap's flag. Status: make cap-status CAP_PARAMETER=<this>; reset: make reset-cap CAP_PARAMETER=<this> [EXTRA_USD=20]."
+  value       = module.control_plane.cap_parameter_name
+}
+
+output "cap_reset_command" {
+  description = "The command that resets a tripped hard cap (run it in the repository root with AWS credentials for this account; add EXTRA_USD=20 to allow $20 more until the month ends)."
+  value       = "AWS_DEFAULT_REGION=${var.region} make reset-cap CAP_PARAMETER=${module.control_plane.cap_parameter_name}"
+}
+
+output "hard_cap_topic_arn" {
+  description = "SNS topic the hard cap's budget publishes to (the budget function is its subscriber), or null without hard_cap_usd."
+  value       = module.cost_guard.hard_cap_topic_arn
 }
 
 output "kms_key_arn" {

@@ -420,11 +420,13 @@ variable "lambda_tracing" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency per function; -1 for none. New accounts whose total concurrency limit is 10 cannot reserve any (set all three to -1)."
+  description = "Reserved concurrency per function; -1 for none. New accounts whose total concurrency limit is 10 cannot reserve any (set start, status and stop to -1). cost_report and budget may be given too; they default to -1 (a weekly report and a rare Budgets notification need no reservation)."
   type = object({
-    start  = number
-    status = number
-    stop   = number
+    start       = number
+    status      = number
+    stop        = number
+    cost_report = optional(number, -1)
+    budget      = optional(number, -1)
   })
   default = {
     start  = 2
@@ -467,7 +469,7 @@ variable "kms_key_deletion_window_days" {
 }
 
 # --------------------------------------------------------------------------------------------------
-# Cost guard: alerts, budgets, dashboard
+# Cost guard: alerts, budgets, hard cap, weekly cost report, dashboard
 # --------------------------------------------------------------------------------------------------
 
 variable "alert_emails" {
@@ -509,9 +511,49 @@ variable "budget_peak_usd" {
 }
 
 variable "budget_filter_project_tag" {
-  description = "Count only costs tagged Project = project_tag in the budgets. Only works after you activate Project as a cost-allocation tag in the Billing console; until then such a budget sees $0. false: the budgets cover the whole account (safer)."
+  description = "Count only costs tagged Project = project_tag in the budgets (the hard cap's too) and in the weekly cost report's Cost Explorer figures. Only works after you activate Project as a cost-allocation tag in the Billing console; until then such a budget sees $0. false: the budgets cover the whole account (safer) and the report counts the account's EC2 costs."
   type        = bool
   default     = false
+}
+
+variable "hard_cap_usd" {
+  description = "Hard spend cap in USD a month, or null (default) for none. When the project's own month-to-date estimate (checked at every start and stop re-check) or AWS Budgets (a third budget, ACTUAL > 100%) says it is passed, the instance is stopped (a running job is lost) and starts are refused with BudgetExceeded until you run `make reset-cap`. Adds the budget function, a KMS-encrypted SNS topic and a budget (AWS documents the first two budgets as free and $0.02 a day for each further one)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.hard_cap_usd == null || try(var.hard_cap_usd >= 0.01 && var.hard_cap_usd <= 1000000, false)
+    error_message = "hard_cap_usd must be null or between 0.01 and 1000000 (what the functions accept)."
+  }
+}
+
+variable "fixed_monthly_usd" {
+  description = "Monthly costs that do not depend on running time (root volume, alarms, KMS key, ...) in the hard cap's estimate. null: the functions' pricing table for the defaults (a 100 GiB volume); set it if you changed root_volume_size_gb, create_eip or detailed_monitoring (`make cost` shows the figures)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.fixed_monthly_usd == null || try(var.fixed_monthly_usd >= 0 && var.fixed_monthly_usd <= 100000, false)
+    error_message = "fixed_monthly_usd must be null or between 0 and 100000 (what the functions accept)."
+  }
+}
+
+variable "enable_cost_report" {
+  description = "Deploy the weekly cost report function and its schedule: Cost Explorer's month-to-date and last-7-days cost next to the project's own figures, by email through the alerts topic (two Cost Explorer requests, $0.02 a report)."
+  type        = bool
+  default     = true
+}
+
+variable "cost_report_schedule" {
+  description = "When the cost report is sent: an EventBridge schedule expression in UTC. Default: Mondays 07:00 UTC."
+  type        = string
+  default     = "cron(0 7 ? * MON *)"
+
+  validation {
+    # At most a few times a day: each report makes two Cost Explorer requests ($0.01 each).
+    condition     = can(regex("^(cron\\([0-9]{1,2} [0-9]{1,2}(,[0-9]{1,2})* [^ ()]+ [^ ()]+ [^ ()]+ [^ ()]+\\)|rate\\((1 day|([2-9]|[1-9][0-9]+) days)\\))$", var.cost_report_schedule))
+    error_message = "cost_report_schedule must be an EventBridge cron(minute hour day-of-month month day-of-week year) with a single minute and fixed hours, e.g. cron(0 7 ? * MON *), or rate(N days): at most a few reports a day (each makes two $0.01 Cost Explorer requests)."
+  }
 }
 
 variable "create_dashboard" {

@@ -1,5 +1,7 @@
 # modules/cost_guard: encrypted topic with email subscriptions, the two budgets with ACTUAL 80% /
-# 100% and FORECASTED 100% notifications to the emails and the topic, the dashboard.
+# 100% and FORECASTED 100% notifications to the emails and the topic, the hard cap (a third budget,
+# its own encrypted topic, the budget function's subscription and permission) only with
+# hard_cap_usd, the dashboard.
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -20,6 +22,14 @@ variables {
   dlq_name             = "gpu-autostop-dlq"
   idle_alarm_arns      = { composite = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:gpu-autostop-idle" }
   composite_alarm_name = "gpu-autostop-idle"
+  cap_parameter        = "/gpu-autostop/cap"
+  ledger_parameter     = "/gpu-autostop/ledger"
+}
+
+# A distinct ARN for the hard-cap topic (the shared mock gives every topic the alerts topic's).
+override_resource {
+  target = aws_sns_topic.hard_cap
+  values = { arn = "arn:aws:sns:us-east-1:123456789012:gpu-autostop-hard-cap" }
 }
 
 run "defaults" {
@@ -70,12 +80,103 @@ run "defaults" {
   }
 
   assert {
+    condition     = length(aws_sns_topic.hard_cap) == 0 && length(aws_sns_topic_policy.hard_cap) == 0 && length(aws_sns_topic_subscription.hard_cap_function) == 0 && length(aws_lambda_permission.hard_cap_topic) == 0 && keys(aws_budgets_budget.monthly) == ["normal", "peak"] && output.hard_cap_topic_arn == null
+    error_message = "Without hard_cap_usd there is no hard-cap budget, topic, subscription or permission."
+  }
+
+  assert {
     condition = toset(flatten([for w in jsondecode(aws_cloudwatch_dashboard.main[0].dashboard_body).widgets : [for m in try(w.properties.metrics, []) : m[1]]])) == toset([
       "CPUUtilization", "QueueDepth", "ActiveSessions", "GPUUtilization", "NetworkOut",
       "Starts", "Stops", "StopsDeclined", "StartToReadySeconds", "Errors", "ApproximateNumberOfMessagesVisible",
+      "HardCapTrips", "HardCapStops", "CostReports",
     ])
-    error_message = "The dashboard must show instance state, queue, GPU, CPU, network, starts/stops, declined stops, errors and DLQ depth."
+    error_message = "The dashboard must show instance state, queue, GPU, CPU, network, starts/stops, declined stops, errors, DLQ depth, hard-cap trips and stops, and cost reports."
   }
+
+  assert {
+    condition     = strcontains(aws_cloudwatch_dashboard.main[0].dashboard_body, "No hard cap") && strcontains(aws_cloudwatch_dashboard.main[0].dashboard_body, "aws ssm get-parameter --name /gpu-autostop/ledger")
+    error_message = "The dashboard's cost text must say there is no hard cap and where the usage ledger is."
+  }
+}
+
+run "hard_cap" {
+  state_key = "hard_cap"
+
+  module {
+    source = "./modules/cost_guard"
+  }
+
+  variables {
+    hard_cap_usd      = 80
+    budget_function   = { name = "gpu-autostop-budget", arn = "arn:aws:lambda:us-east-1:123456789012:function:gpu-autostop-budget" }
+    budget_filter_tag = { key = "Project", value = "gpu-autostop" }
+  }
+
+  assert {
+    condition     = [for k in ["normal", "peak", "hard_cap"] : [aws_budgets_budget.monthly[k].name, aws_budgets_budget.monthly[k].limit_amount, aws_budgets_budget.monthly[k].time_unit, aws_budgets_budget.monthly[k].budget_type]] == [["gpu-autostop-normal", "50.00", "MONTHLY", "COST"], ["gpu-autostop-peak", "150.00", "MONTHLY", "COST"], ["gpu-autostop-hard-cap", "80.00", "MONTHLY", "COST"]] && length(aws_budgets_budget.monthly) == 3
+    error_message = "A monthly cost budget of hard_cap_usd, named <name>-hard-cap, next to the other two."
+  }
+
+  assert {
+    condition     = [for n in aws_budgets_budget.monthly["hard_cap"].notification : "${n.notification_type}:${n.threshold}:${n.threshold_type}:${n.comparison_operator}"] == ["ACTUAL:100:PERCENTAGE:GREATER_THAN"]
+    error_message = "The hard cap's budget notifies once, when actual spend passes 100% (a forecast never trips the cap)."
+  }
+
+  assert {
+    condition     = alltrue([for n in aws_budgets_budget.monthly["hard_cap"].notification : n.subscriber_sns_topic_arns == toset(["arn:aws:sns:us-east-1:123456789012:gpu-autostop-hard-cap"]) && n.subscriber_email_addresses == toset(var.alert_emails)])
+    error_message = "The hard cap's notification goes to its own topic (and the emails), not to the alerts topic."
+  }
+
+  assert {
+    condition     = alltrue(flatten([for k in ["normal", "peak"] : [for n in aws_budgets_budget.monthly[k].notification : n.subscriber_sns_topic_arns == toset([aws_sns_topic.alerts.arn])]]))
+    error_message = "The other budgets' notifications stay on the alerts topic: they must never reach the budget function."
+  }
+
+  assert {
+    condition     = alltrue([for b in aws_budgets_budget.monthly : [for f in b.cost_filter : [f.name, f.values]] == [["TagKeyValue", tolist(["user:Project$gpu-autostop"])]]])
+    error_message = "The hard cap's budget uses the same filter as the others."
+  }
+
+  assert {
+    condition     = aws_sns_topic.hard_cap[0].name == "gpu-autostop-hard-cap" && aws_sns_topic.hard_cap[0].kms_master_key_id == var.kms_key_arn && output.hard_cap_topic_arn == "arn:aws:sns:us-east-1:123456789012:gpu-autostop-hard-cap"
+    error_message = "The hard-cap topic must be encrypted with the project key (whose policy lets Budgets use it)."
+  }
+
+  assert {
+    condition = [for s in jsondecode(aws_sns_topic_policy.hard_cap[0].policy).Statement : [s.Principal, s.Action, s.Resource, s.Condition] if s.Sid == "BudgetsPublish"] == [
+      [{ Service = "budgets.amazonaws.com" }, "SNS:Publish", "arn:aws:sns:us-east-1:123456789012:gpu-autostop-hard-cap", { StringEquals = { "aws:SourceAccount" = "123456789012" } }],
+    ] && aws_sns_topic_policy.hard_cap[0].arn == "arn:aws:sns:us-east-1:123456789012:gpu-autostop-hard-cap"
+    error_message = "Only this account's budgets (not CloudWatch alarms) may publish to the hard-cap topic."
+  }
+
+  assert {
+    condition     = [aws_sns_topic_subscription.hard_cap_function[0].topic_arn, aws_sns_topic_subscription.hard_cap_function[0].protocol, aws_sns_topic_subscription.hard_cap_function[0].endpoint] == ["arn:aws:sns:us-east-1:123456789012:gpu-autostop-hard-cap", "lambda", var.budget_function.arn]
+    error_message = "The budget function must be subscribed to the hard-cap topic."
+  }
+
+  assert {
+    condition     = [aws_lambda_permission.hard_cap_topic[0].principal, aws_lambda_permission.hard_cap_topic[0].source_arn, aws_lambda_permission.hard_cap_topic[0].function_name, aws_lambda_permission.hard_cap_topic[0].source_account, aws_lambda_permission.hard_cap_topic[0].action] == ["sns.amazonaws.com", "arn:aws:sns:us-east-1:123456789012:gpu-autostop-hard-cap", "gpu-autostop-budget", "123456789012", "lambda:InvokeFunction"]
+    error_message = "Only the hard-cap topic may invoke the budget function through SNS."
+  }
+
+  assert {
+    condition     = strcontains(aws_cloudwatch_dashboard.main[0].dashboard_body, "make reset-cap CAP_PARAMETER=/gpu-autostop/cap") && strcontains(aws_cloudwatch_dashboard.main[0].dashboard_body, "$80.00")
+    error_message = "The dashboard's cost text must show the cap and how to reset it."
+  }
+}
+
+run "rejects_hard_cap_without_function" {
+  command = plan
+
+  module {
+    source = "./modules/cost_guard"
+  }
+
+  variables {
+    hard_cap_usd = 80
+  }
+
+  expect_failures = [var.budget_function]
 }
 
 run "tag_filter_no_dashboard_no_emails" {

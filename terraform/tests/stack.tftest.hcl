@@ -30,13 +30,26 @@ run "default_stack" {
       NETWORK_IDLE_BYTES           = "1000000"
       POWERTOOLS_SERVICE_NAME      = "gpu-autostop"
       POWERTOOLS_METRICS_NAMESPACE = "GpuAutostop"
+      LEDGER_PARAMETER             = "/gpu-autostop/ledger"
+      CAP_PARAMETER                = "/gpu-autostop/cap"
+      BUDGETS_USD                  = "50,150"
     }
-    error_message = "The functions' environment must match DESIGN.md's contract, wired to this stack's instance, parameters and topic."
+    error_message = "The functions' environment must match DESIGN.md's contract and config.py's cost variables, wired to this stack's instance, parameters and topic (no hard cap, fixed costs or cost tag by default)."
   }
 
   assert {
-    condition     = output.function_names == { start = "gpu-autostop-start", status = "gpu-autostop-status", stop = "gpu-autostop-stop" }
-    error_message = "The n8n workflows call gpu-autostop-start and gpu-autostop-status."
+    condition     = output.function_names == { start = "gpu-autostop-start", status = "gpu-autostop-status", stop = "gpu-autostop-stop", cost_report = "gpu-autostop-cost-report", budget = "gpu-autostop-budget" }
+    error_message = "The n8n workflows call gpu-autostop-start and gpu-autostop-status; the cost report and budget functions follow the same naming."
+  }
+
+  assert {
+    condition     = output.cost_report_function == "gpu-autostop-cost-report" && output.ledger_parameter == "/gpu-autostop/ledger" && output.cap_parameter == "/gpu-autostop/cap" && output.cap_reset_command == "AWS_DEFAULT_REGION=us-east-1 make reset-cap CAP_PARAMETER=/gpu-autostop/cap"
+    error_message = "The outputs must name the cost report function, the ledger and cap parameters, and the command that resets the cap."
+  }
+
+  assert {
+    condition     = output.hard_cap_topic_arn == null && keys(output.budget_names) == ["normal", "peak"] && module.control_plane.cost_report_rule_arn != null
+    error_message = "No hard-cap pieces without hard_cap_usd; the cost report's schedule is there."
   }
 
   assert {
@@ -98,23 +111,64 @@ run "every_option_on" {
   state_key = "every_option_on"
 
   variables {
-    name                    = "comfy-gpu"
-    metrics_namespace       = "ComfyGpu"
-    market                  = "spot"
-    fallback_instance_types = ["g5.xlarge"]
-    hourly_price_usd        = 0.2
-    models_s3_uri           = "s3://my-models/comfyui"
-    create_eip              = true
-    lambda_tracing          = true
-    n8n_create_user         = true
-    n8n_create_access_key   = true
-    n8n_role_trusted_arns   = ["arn:aws:iam::123456789012:role/n8n-host"]
-    n8n_attach_to_users     = ["existing-n8n"]
+    name                      = "comfy-gpu"
+    metrics_namespace         = "ComfyGpu"
+    market                    = "spot"
+    fallback_instance_types   = ["g5.xlarge"]
+    hourly_price_usd          = 0.2
+    models_s3_uri             = "s3://my-models/comfyui"
+    create_eip                = true
+    lambda_tracing            = true
+    n8n_create_user           = true
+    n8n_create_access_key     = true
+    n8n_role_trusted_arns     = ["arn:aws:iam::123456789012:role/n8n-host"]
+    n8n_attach_to_users       = ["existing-n8n"]
+    hard_cap_usd              = 75.5
+    fixed_monthly_usd         = 14
+    budget_normal_usd         = 40
+    budget_peak_usd           = 120
+    project_tag               = "comfy"
+    budget_filter_project_tag = true
+    cost_report_schedule      = "cron(30 6 1 * ? *)"
   }
 
   assert {
-    condition     = output.function_names == { start = "comfy-gpu-start", status = "comfy-gpu-status", stop = "comfy-gpu-stop" } && output.agent_state_parameter == "/comfy-gpu/agent-state" && output.lease_parameter == "/comfy-gpu/lease"
+    condition     = output.function_names == { start = "comfy-gpu-start", status = "comfy-gpu-status", stop = "comfy-gpu-stop", cost_report = "comfy-gpu-cost-report", budget = "comfy-gpu-budget" } && output.agent_state_parameter == "/comfy-gpu/agent-state" && output.lease_parameter == "/comfy-gpu/lease" && output.ledger_parameter == "/comfy-gpu/ledger" && output.cap_parameter == "/comfy-gpu/cap"
     error_message = "Function and parameter names must follow var.name."
+  }
+
+  assert {
+    condition = (
+      module.control_plane.environment["HARD_CAP_USD"] == "75.5" &&
+      module.control_plane.environment["FIXED_MONTHLY_USD"] == "14" &&
+      module.control_plane.environment["BUDGETS_USD"] == "40,120" &&
+      module.control_plane.environment["COST_TAG_KEY"] == "Project" &&
+      module.control_plane.environment["COST_TAG_VALUE"] == "comfy" &&
+      module.control_plane.environment["LEDGER_PARAMETER"] == "/comfy-gpu/ledger" &&
+      module.control_plane.environment["CAP_PARAMETER"] == "/comfy-gpu/cap"
+    )
+    error_message = "The hard cap, fixed costs, budgets and the Project tag (when the budgets filter on it) must reach the functions' environment."
+  }
+
+  # The hard cap's chain: budget -> its own topic -> the budget function.
+  assert {
+    condition = module.cost_guard.hard_cap == {
+      budget_name             = "comfy-gpu-hard-cap"
+      limit_usd               = "75.50"
+      topic_arn               = output.hard_cap_topic_arn
+      subscribed_function_arn = output.function_arns["budget"]
+      invoke_permission = {
+        function_name = "comfy-gpu-budget"
+        principal     = "sns.amazonaws.com"
+        source_arn    = output.hard_cap_topic_arn
+      }
+    } && output.hard_cap_topic_arn != null
+    error_message = "The hard cap's budget must publish to its topic, which invokes the budget function."
+  }
+
+  assert {
+    condition     = module.control_plane.cost_report_schedule == "cron(30 6 1 * ? *)"
+    error_message = "The cost report's schedule must follow cost_report_schedule."
   }
 
   assert {
@@ -129,7 +183,13 @@ run "every_option_on" {
 
   # No identity policy of the stack allows a mutating action (anything but Describe*/Get*/List*)
   # on "*", except where AWS offers no resource-level permissions and a condition scopes it.
-  # Checked with every option on: its statements are a superset of the defaults'.
+  # Checked with every option on (the cost report and the budget function included): its
+  # statements are a superset of the defaults'.
+  assert {
+    condition     = keys(module.control_plane.iam_policies) == ["budget", "cost_report", "start", "status", "stop"]
+    error_message = "The scope checks below must cover every function's role."
+  }
+
   assert {
     condition = alltrue(flatten([
       for name, doc in merge(module.control_plane.iam_policies, module.instance.iam_policies, module.n8n_access.iam_policies) : [

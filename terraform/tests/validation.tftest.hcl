@@ -53,6 +53,9 @@ run "rejects_bad_values_1" {
     alert_emails                 = ["owner.example.com"]
     budget_normal_usd            = 0
     n8n_role_trusted_arns        = ["123456789012"]
+    hard_cap_usd                 = 0
+    fixed_monthly_usd            = -1
+    cost_report_schedule         = "rate(5 minutes)"
   }
 
   expect_failures = [
@@ -90,6 +93,9 @@ run "rejects_bad_values_1" {
     var.alert_emails,
     var.budget_normal_usd,
     var.n8n_role_trusted_arns,
+    var.hard_cap_usd,
+    var.fixed_monthly_usd,
+    var.cost_report_schedule,
   ]
 }
 
@@ -107,6 +113,10 @@ run "rejects_bad_values_2" {
     metrics_namespace   = ""
     recheck_minutes     = 2.5
     alert_emails        = ["u0@example.com", "u1@example.com", "u2@example.com", "u3@example.com", "u4@example.com", "u5@example.com", "u6@example.com", "u7@example.com", "u8@example.com", "u9@example.com", "u10@example.com"]
+    hard_cap_usd        = 2000000
+    fixed_monthly_usd   = 200000
+    # A report every minute of 07:00 would make 120 Cost Explorer requests an hour.
+    cost_report_schedule = "cron(* 7 ? * MON *)"
   }
 
   expect_failures = [
@@ -120,6 +130,9 @@ run "rejects_bad_values_2" {
     var.metrics_namespace,
     var.recheck_minutes,
     var.alert_emails,
+    var.hard_cap_usd,
+    var.fixed_monthly_usd,
+    var.cost_report_schedule,
   ]
 }
 
@@ -127,12 +140,59 @@ run "rejects_bad_values_3" {
   command = plan
 
   variables {
-    name = "gpu-"
+    name                 = "gpu-"
+    reserved_concurrency = { start = 2, status = 4, stop = 2, budget = 0 }
+    hard_cap_usd         = 0.001
+    cost_report_schedule = "weekly"
   }
 
   expect_failures = [
     var.name,
+    var.reserved_concurrency,
+    var.hard_cap_usd,
+    var.cost_report_schedule,
   ]
+}
+
+# More malformed or too frequent cost report schedules, one per run.
+run "rejects_cost_report_schedule_five_cron_fields" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 7 * * MON)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_every_few_hours" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 */6 ? * * *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_hourly_rate" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "rate(12 hours)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_plural_one" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "rate(1 days)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
 }
 
 run "rejects_fallback_malformed" {
@@ -280,6 +340,16 @@ run "accepts_fractional_idle_minutes_and_ipv6_cidrs" {
   }
 }
 
+run "accepts_cost_boundaries" {
+  command = plan
+
+  variables {
+    hard_cap_usd         = 1000000
+    fixed_monthly_usd    = 100000
+    cost_report_schedule = "cron(0 7,19 ? * * *)"
+  }
+}
+
 run "accepts_equal_budgets" {
   command = plan
 
@@ -292,21 +362,26 @@ run "accepts_every_option_set" {
   command = plan
 
   variables {
-    name                  = "comfy-gpu"
-    instance_type         = "g5.xlarge"
-    ami_id                = "ami-0123456789abcdef0"
-    key_name              = "laptop"
-    ssh_allowed_cidrs     = ["203.0.113.7/32"]
-    market                = "spot"
-    spot_max_price        = "0.30"
-    models_s3_uri         = "s3://my-models/comfyui"
-    subnet_id             = "subnet-0123456789abcdef0"
-    hourly_price_usd      = 0.25
-    reserved_concurrency  = { start = -1, status = -1, stop = -1 }
-    n8n_create_user       = true
-    n8n_create_access_key = true
-    n8n_role_trusted_arns = ["arn:aws:iam::123456789012:role/n8n"]
-    alert_emails          = ["u0@example.com", "u1@example.com", "u2@example.com", "u3@example.com", "u4@example.com", "u5@example.com", "u6@example.com", "u7@example.com", "u8@example.com", "u9@example.com"]
+    name                      = "comfy-gpu"
+    instance_type             = "g5.xlarge"
+    ami_id                    = "ami-0123456789abcdef0"
+    key_name                  = "laptop"
+    ssh_allowed_cidrs         = ["203.0.113.7/32"]
+    market                    = "spot"
+    spot_max_price            = "0.30"
+    models_s3_uri             = "s3://my-models/comfyui"
+    subnet_id                 = "subnet-0123456789abcdef0"
+    hourly_price_usd          = 0.25
+    reserved_concurrency      = { start = -1, status = -1, stop = -1, cost_report = 1, budget = 1 }
+    n8n_create_user           = true
+    n8n_create_access_key     = true
+    n8n_role_trusted_arns     = ["arn:aws:iam::123456789012:role/n8n"]
+    alert_emails              = ["u0@example.com", "u1@example.com", "u2@example.com", "u3@example.com", "u4@example.com", "u5@example.com", "u6@example.com", "u7@example.com", "u8@example.com", "u9@example.com"]
+    hard_cap_usd              = 0.01
+    fixed_monthly_usd         = 0
+    cost_report_schedule      = "rate(1 day)"
+    enable_cost_report        = false
+    budget_filter_project_tag = true
   }
 }
 

@@ -1,6 +1,8 @@
-# The control plane: start, status and stop functions (one package, one role each), their logs,
-# the encrypted dead-letter queue for failed asynchronous invocations, error alarms, the SSM
-# parameters they share with the agent, and the schedule that re-checks idleness.
+# The control plane: start, status and stop functions, the weekly cost report and the hard cap's
+# budget function (one package, one role each), their logs, the encrypted dead-letter queue for
+# failed asynchronous invocations, error alarms, the SSM parameters they share with the agent and
+# with each other (agent state, lease, usage ledger, hard-cap flag), the schedule that re-checks
+# idleness and the weekly schedule of the cost report.
 
 locals {
   # The Lambda contract (DESIGN.md): every function gets the same environment.
@@ -25,8 +27,23 @@ locals {
     # "use the price table"), and HOURLY_PRICE_USD has no empty form.
     { for k, v in { FALLBACK_INSTANCE_TYPES = join(",", var.fallback_instance_types) } : k => v if length(var.fallback_instance_types) > 0 },
     { for k, v in { HOURLY_PRICE_USD = tostring(var.settings.hourly_price_usd) } : k => v if var.settings.hourly_price_usd != null },
+    # Cost (issue 7): the usage ledger and the hard-cap flag are always there (start and stop keep
+    # the ledger; start refuses while the flag is tripped; the report reads both). HARD_CAP_USD and
+    # FIXED_MONTHLY_USD only with a value (missing: no cap; the pricing table's fixed costs), the
+    # Cost Explorer tag only when the budgets filter on it too (missing: the report uses EC2).
+    {
+      LEDGER_PARAMETER = var.ledger_parameter
+      CAP_PARAMETER    = var.cap_parameter
+      BUDGETS_USD      = join(",", [for b in var.budgets_usd : tostring(b)])
+    },
+    { for k, v in { HARD_CAP_USD = tostring(var.hard_cap_usd) } : k => v if var.hard_cap_usd != null },
+    { for k, v in { FIXED_MONTHLY_USD = tostring(var.fixed_monthly_usd) } : k => v if var.fixed_monthly_usd != null },
+    var.cost_tag == null ? {} : { COST_TAG_KEY = var.cost_tag.key, COST_TAG_VALUE = var.cost_tag.value },
   )
 
+  # Every function, always: a literal map, so that checkov expands the for_each resources and
+  # checks each function and policy (it cannot evaluate a conditional for_each). Without a hard
+  # cap nothing invokes the budget function; without enable_cost_report nothing schedules the report.
   functions = {
     start = {
       handler = "autostop.handlers.start.handler"
@@ -44,9 +61,29 @@ locals {
       timeout     = 60
       description = "Stop the GPU instance when verified idle (alarm, schedule) or when forced"
     }
+    cost_report = {
+      handler = "autostop.handlers.cost_report.handler"
+      # Two Cost Explorer requests, DescribeInstances, two SSM reads, one SNS publish.
+      timeout     = 60
+      description = "Weekly cost report: Cost Explorer and the project's own figures, by email"
+    }
+    budget = {
+      handler     = "autostop.handlers.budget.handler"
+      timeout     = 60
+      description = "Hard cap: on the AWS Budgets notification, stop the instance and refuse starts"
+    }
   }
 
-  log_group_arns = { for k, n in var.function_names : k => "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${n}" }
+  # What an Errors alarm email says to do, by function ({function}: the function's name).
+  error_advice = {
+    start       = "n8n could not start the GPU; check the EC2 console for the instance state."
+    status      = "n8n cannot tell whether ComfyUI is ready; check the EC2 console."
+    stop        = "While stops fail the instance may keep running and costing money: run `make stop` to stop it now."
+    cost_report = "This week's cost report was not sent. Cost Explorer being unavailable is not an error (the report says so); this is something else, e.g. SSM or SNS access. Run it again by hand: aws lambda invoke --function-name {function} --cli-binary-format raw-in-base64-out --payload '{}' /dev/stdout"
+    budget      = "An AWS Budgets notification for the hard cap may not have been acted on, so the instance may still be running over the cap: run `make stop`, then `make cap-status CAP_PARAMETER=${var.cap_parameter}` (and `make reset-cap CAP_PARAMETER=${var.cap_parameter}` once you have decided)."
+  }
+
+  log_group_arns = { for k in keys(local.functions) : k => "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${var.function_names[k]}" }
   # Built from its name, not read from the queue: the roles (and so the functions) need not wait
   # for the queue, whose creation the provider holds for about 30 s while its attributes settle.
   dlq_arn = "arn:${var.partition}:sqs:${var.region}:${var.account_id}:${var.name}-dlq"
@@ -103,6 +140,10 @@ locals {
         Action   = ["ssm:GetParameter", "ssm:PutParameter"]
         Resource = aws_ssm_parameter.shared["lease"].arn
       },
+      local.cost_statements.keep_ledger,
+      local.cost_statements.read_cap_and_ledger,
+      local.cost_statements.trip_cap,
+      local.cost_statements.notify,
     ]
     status = [
       {
@@ -139,7 +180,85 @@ locals {
         Action   = "sns:Publish"
         Resource = var.alert_topic_arn
       },
+      local.cost_statements.keep_ledger,
+      local.cost_statements.read_cap_and_ledger,
+      local.cost_statements.trip_cap,
     ]
+    cost_report = [
+      {
+        # GetCostAndUsage is read-only and has no resource-level permissions.
+        Sid      = "ReadCostExplorer"
+        Effect   = "Allow"
+        Action   = "ce:GetCostAndUsage"
+        Resource = "*"
+      },
+      {
+        Sid      = "ReadAgentStateAndLedger"
+        Effect   = "Allow"
+        Action   = "ssm:GetParameter"
+        Resource = [aws_ssm_parameter.shared["agent_state"].arn, aws_ssm_parameter.shared["ledger"].arn]
+      },
+      {
+        Sid      = "ReadHardCap"
+        Effect   = "Allow"
+        Action   = "ssm:GetParameters"
+        Resource = aws_ssm_parameter.shared["cap"].arn
+      },
+      {
+        Sid      = "SendReport"
+        Effect   = "Allow"
+        Action   = "sns:Publish"
+        Resource = var.alert_topic_arn
+      },
+    ]
+    budget = [
+      {
+        Sid      = "ReadAndTripHardCap"
+        Effect   = "Allow"
+        Action   = ["ssm:GetParameters", "ssm:PutParameter"]
+        Resource = aws_ssm_parameter.shared["cap"].arn
+      },
+      {
+        Sid      = "StopTheInstance"
+        Effect   = "Allow"
+        Action   = "ec2:StopInstances"
+        Resource = var.instance_arn
+      },
+      local.cost_statements.notify,
+    ]
+  }
+
+  # The usage ledger's and the hard cap's statements (autostop.ledger, autostop.cap), shared by start
+  # and stop (and, for its email, the budget function).
+  cost_statements = {
+    # ledger.read/write: the running time, starts and images of each session.
+    keep_ledger = {
+      Sid      = "KeepUsageLedger"
+      Effect   = "Allow"
+      Action   = ["ssm:GetParameter", "ssm:PutParameter"]
+      Resource = aws_ssm_parameter.shared["ledger"].arn
+    }
+    # cap.check reads the flag, and with HARD_CAP_USD the ledger, in one GetParameters call.
+    read_cap_and_ledger = {
+      Sid      = "ReadHardCapAndLedger"
+      Effect   = "Allow"
+      Action   = "ssm:GetParameters"
+      Resource = [aws_ssm_parameter.shared["cap"].arn, aws_ssm_parameter.shared["ledger"].arn]
+    }
+    # cap.trip sets the flag when the month-to-date estimate passes HARD_CAP_USD.
+    trip_cap = {
+      Sid      = "TripHardCap"
+      Effect   = "Allow"
+      Action   = "ssm:PutParameter"
+      Resource = aws_ssm_parameter.shared["cap"].arn
+    }
+    # cap.trip emails the alerts topic.
+    notify = {
+      Sid      = "NotifyHardCap"
+      Effect   = "Allow"
+      Action   = "sns:Publish"
+      Resource = var.alert_topic_arn
+    }
   }
 
   policies = {
@@ -153,20 +272,24 @@ locals {
 }
 
 # --------------------------------------------------------------------------------------------------
-# SSM parameters shared with the agent. Terraform creates them with a placeholder and then leaves
-# their values alone: the agent writes agent-state, the start function writes the lease.
+# SSM parameters shared with the agent and between the functions. Terraform creates them with a
+# starting value and then leaves their values alone: the agent writes agent-state, the start function
+# the lease, start and stop the usage ledger, the cap (and the owner's `make reset-cap`) the flag.
 # --------------------------------------------------------------------------------------------------
 
 resource "aws_ssm_parameter" "shared" {
-  #checkov:skip=CKV2_AWS_34:Not secrets: readiness, activity and start-request timestamps. The agent and the start function write them as plain Strings.
+  #checkov:skip=CKV2_AWS_34:Not secrets: readiness, activity and start-request timestamps, usage totals and the cap flag. The agent and the functions write them as plain Strings.
+  # Inline (not a local) so that checkov expands it.
   for_each = {
-    agent_state = { name = var.agent_state_parameter, description = "agent state record (JSON, written by the on-instance agent)" }
-    lease       = { name = var.lease_parameter, description = "time of the last start request (JSON, written by the start function)" }
+    agent_state = { name = var.agent_state_parameter, value = jsonencode({ v = 1 }), description = "agent state record (JSON, written by the on-instance agent)" }
+    lease       = { name = var.lease_parameter, value = jsonencode({ v = 1 }), description = "time of the last start request (JSON, written by the start function)" }
+    ledger      = { name = var.ledger_parameter, value = jsonencode({}), description = "usage ledger: running time, starts, images, compute cost (JSON, written by the start and stop functions)" }
+    cap         = { name = var.cap_parameter, value = jsonencode({ tripped = false }), description = "hard spend cap flag (JSON, set by the functions; reset with `make reset-cap`)" }
   }
   name        = each.value.name
   description = "${var.name}: ${each.value.description}"
   type        = "String"
-  value       = jsonencode({ v = 1 })
+  value       = each.value.value
 
   lifecycle {
     ignore_changes = [value]
@@ -290,7 +413,7 @@ resource "aws_lambda_function_event_invoke_config" "this" {
 resource "aws_cloudwatch_metric_alarm" "errors" {
   for_each          = local.functions
   alarm_name        = "${var.function_names[each.key]}-errors"
-  alarm_description = "The ${var.function_names[each.key]} function failed (an unhandled error, e.g. an AWS API failure or a timeout; refused requests answer ok:false and do not count). What to do: open the log group /aws/lambda/${var.function_names[each.key]} and search for ERROR. ${each.key == "stop" ? "While stops fail the instance may keep running and costing money: run `make stop` to stop it now." : each.key == "start" ? "n8n could not start the GPU; check the EC2 console for the instance state." : "n8n cannot tell whether ComfyUI is ready; check the EC2 console."}"
+  alarm_description = "The ${var.function_names[each.key]} function failed (an unhandled error, e.g. an AWS API failure or a timeout; refused requests answer ok:false and do not count). What to do: open the log group /aws/lambda/${var.function_names[each.key]} and search for ERROR. ${replace(local.error_advice[each.key], "{function}", var.function_names[each.key])}"
   namespace         = "AWS/Lambda"
   metric_name       = "Errors"
   dimensions = {
@@ -328,5 +451,34 @@ resource "aws_lambda_permission" "recheck" {
   function_name  = aws_lambda_function.this["stop"].function_name
   principal      = "events.amazonaws.com"
   source_arn     = aws_cloudwatch_event_rule.recheck.arn
+  source_account = var.account_id
+}
+
+# --------------------------------------------------------------------------------------------------
+# The weekly cost report's schedule (EventBridge cron, UTC). The function recognises the
+# "Scheduled Event" and emails the report through the alerts topic.
+# --------------------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_rule" "cost_report" {
+  count               = var.cost_report_enabled ? 1 : 0
+  name                = "${var.name}-cost-report"
+  description         = "Send the ${var.function_names.cost_report} weekly cost report (${var.cost_report_schedule}, UTC)"
+  schedule_expression = var.cost_report_schedule
+}
+
+resource "aws_cloudwatch_event_target" "cost_report" {
+  count     = length(aws_cloudwatch_event_rule.cost_report)
+  rule      = aws_cloudwatch_event_rule.cost_report[0].name
+  target_id = "cost-report-function"
+  arn       = aws_lambda_function.this["cost_report"].arn
+}
+
+resource "aws_lambda_permission" "cost_report" {
+  count          = length(aws_cloudwatch_event_rule.cost_report)
+  statement_id   = "AllowEventBridgeCostReport"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.this["cost_report"].function_name
+  principal      = "events.amazonaws.com"
+  source_arn     = aws_cloudwatch_event_rule.cost_report[0].arn
   source_account = var.account_id
 }

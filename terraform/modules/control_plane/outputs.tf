@@ -1,10 +1,10 @@
 output "function_names" {
-  description = "Function names by role (start, status, stop)."
+  description = "Function names by role (start, status, stop, cost_report, budget)."
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
 }
 
 output "function_arns" {
-  description = "Function ARNs by role (start, status, stop)."
+  description = "Function ARNs by role (start, status, stop, cost_report, budget)."
   value       = { for k, f in aws_lambda_function.this : k => f.arn }
 }
 
@@ -56,6 +56,36 @@ output "lease_parameter_name" {
 output "lease_parameter_arn" {
   description = "ARN of the lease parameter."
   value       = aws_ssm_parameter.shared["lease"].arn
+}
+
+output "ledger_parameter_name" {
+  description = "Name of the usage ledger parameter."
+  value       = aws_ssm_parameter.shared["ledger"].name
+}
+
+output "ledger_parameter_arn" {
+  description = "ARN of the usage ledger parameter."
+  value       = aws_ssm_parameter.shared["ledger"].arn
+}
+
+output "cap_parameter_name" {
+  description = "Name of the hard cap's flag parameter."
+  value       = aws_ssm_parameter.shared["cap"].name
+}
+
+output "cap_parameter_arn" {
+  description = "ARN of the hard cap's flag parameter."
+  value       = aws_ssm_parameter.shared["cap"].arn
+}
+
+output "cost_report_rule_arn" {
+  description = "ARN of the EventBridge rule that triggers the weekly cost report, or null."
+  value       = one(aws_cloudwatch_event_rule.cost_report[*].arn)
+}
+
+output "cost_report_schedule" {
+  description = "The cost report's schedule expression, or null."
+  value       = one(aws_cloudwatch_event_rule.cost_report[*].schedule_expression)
 }
 
 output "schedule_rule_arn" {

@@ -20,11 +20,13 @@ variable "partition" {
 }
 
 variable "function_names" {
-  description = "Names of the start, status and stop functions (part of the n8n contract)."
+  description = "Names of the functions by role: start, status, stop (start and status are part of the n8n contract), cost_report (the weekly cost report) and budget (the hard cap's AWS Budgets handler)."
   type = object({
-    start  = string
-    status = string
-    stop   = string
+    start       = string
+    status      = string
+    stop        = string
+    cost_report = string
+    budget      = string
   })
 }
 
@@ -74,6 +76,86 @@ variable "lease_parameter" {
   }
 }
 
+variable "ledger_parameter" {
+  description = "Name of the SSM parameter holding the usage ledger (LEDGER_PARAMETER; created here with {})."
+  type        = string
+
+  validation {
+    condition     = startswith(var.ledger_parameter, "/")
+    error_message = "ledger_parameter must be a hierarchical name starting with /."
+  }
+}
+
+variable "cap_parameter" {
+  description = "Name of the SSM parameter holding the hard cap's flag (CAP_PARAMETER; created here with {\"tripped\":false})."
+  type        = string
+
+  validation {
+    condition     = startswith(var.cap_parameter, "/")
+    error_message = "cap_parameter must be a hierarchical name starting with /."
+  }
+}
+
+variable "hard_cap_usd" {
+  description = "The hard spend cap on the month-to-date estimate (HARD_CAP_USD), or null for none."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.hard_cap_usd == null || try(var.hard_cap_usd >= 0.01 && var.hard_cap_usd <= 1000000, false)
+    error_message = "hard_cap_usd must be null or between 0.01 and 1000000 (what the functions accept)."
+  }
+}
+
+variable "fixed_monthly_usd" {
+  description = "Monthly costs that do not depend on running time, for the cap's estimate (FIXED_MONTHLY_USD), or null for the functions' pricing table."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.fixed_monthly_usd == null || try(var.fixed_monthly_usd >= 0 && var.fixed_monthly_usd <= 100000, false)
+    error_message = "fixed_monthly_usd must be null or between 0 and 100000 (what the functions accept)."
+  }
+}
+
+variable "budgets_usd" {
+  description = "Monthly budgets in USD the weekly report compares spend with (BUDGETS_USD)."
+  type        = list(number)
+  default     = [50, 150]
+
+  validation {
+    condition     = length(var.budgets_usd) > 0 && alltrue([for b in var.budgets_usd : b > 0])
+    error_message = "budgets_usd must hold at least one amount, each greater than 0."
+  }
+}
+
+variable "cost_tag" {
+  description = "Cost-allocation tag ({ key, value }) the weekly report filters Cost Explorer on (COST_TAG_KEY, COST_TAG_VALUE), or null for the EC2 services of the whole account."
+  type = object({
+    key   = string
+    value = string
+  })
+  default = null
+}
+
+variable "cost_report_enabled" {
+  description = "Send the cost report on cost_report_schedule (false: no schedule; the function can still be invoked by hand)."
+  type        = bool
+  default     = true
+}
+
+variable "cost_report_schedule" {
+  description = "EventBridge schedule expression (UTC) of the cost report."
+  type        = string
+  default     = "cron(0 7 ? * MON *)"
+
+  validation {
+    # At most a few times a day: each report makes two Cost Explorer requests ($0.01 each).
+    condition     = can(regex("^(cron\\([0-9]{1,2} [0-9]{1,2}(,[0-9]{1,2})* [^ ()]+ [^ ()]+ [^ ()]+ [^ ()]+\\)|rate\\((1 day|([2-9]|[1-9][0-9]+) days)\\))$", var.cost_report_schedule))
+    error_message = "cost_report_schedule must be an EventBridge cron(minute hour day-of-month month day-of-week year) with a single minute and fixed hours, or rate(N days): at most a few reports a day (each makes two $0.01 Cost Explorer requests)."
+  }
+}
+
 variable "alert_topic_arn" {
   description = "SNS topic for stop notices and error alarms (ALERT_TOPIC_ARN)."
   type        = string
@@ -109,11 +191,13 @@ variable "memory_mb" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency per function (-1: unreserved)."
+  description = "Reserved concurrency per function (-1: unreserved). cost_report and budget default to unreserved."
   type = object({
-    start  = number
-    status = number
-    stop   = number
+    start       = number
+    status      = number
+    stop        = number
+    cost_report = optional(number, -1)
+    budget      = optional(number, -1)
   })
 }
 

@@ -20,7 +20,7 @@ variable "partition" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key that encrypts the alerts topic; its key policy must let cloudwatch.amazonaws.com and budgets.amazonaws.com use it."
+  description = "KMS key that encrypts the alerts topic and the hard-cap topic; its key policy must let cloudwatch.amazonaws.com and budgets.amazonaws.com use it."
   type        = string
 }
 
@@ -62,6 +62,41 @@ variable "budget_filter_tag" {
     value = string
   })
   default = null
+}
+
+variable "hard_cap_usd" {
+  description = "The hard spend cap (USD a month), or null for none. With a cap: a third budget (ACTUAL > 100%) publishes to a topic of its own that invokes budget_function."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.hard_cap_usd == null || try(var.hard_cap_usd > 0, false)
+    error_message = "hard_cap_usd must be null or greater than 0."
+  }
+}
+
+variable "budget_function" {
+  description = "Name and ARN of the hard cap's budget function (required with hard_cap_usd, and only then)."
+  type = object({
+    name = string
+    arn  = string
+  })
+  default = null
+
+  validation {
+    condition     = (var.budget_function != null) == (var.hard_cap_usd != null)
+    error_message = "budget_function must be set exactly when hard_cap_usd is."
+  }
+}
+
+variable "cap_parameter" {
+  description = "Name of the hard cap's flag parameter (dashboard text)."
+  type        = string
+}
+
+variable "ledger_parameter" {
+  description = "Name of the usage ledger parameter (dashboard text)."
+  type        = string
 }
 
 variable "create_dashboard" {

@@ -23,6 +23,9 @@ run "apply" {
     allowed_cidrs           = ["203.0.113.7/32"]
     alert_emails            = ["owner@example.com"]
     fallback_instance_types = ["g5.xlarge"]
+    # The hard cap's pieces (budget function, topic, subscription, permission) are created in moto
+    # too; `make demo` applies the stack without a cap.
+    hard_cap_usd = 80
   }
 
   assert {
@@ -31,8 +34,34 @@ run "apply" {
   }
 
   assert {
-    condition     = output.function_arns == { for k in ["start", "status", "stop"] : k => "arn:aws:lambda:us-east-1:123456789012:function:gpu-autostop-${k}" }
-    error_message = "The three functions must be deployed under the names n8n calls."
+    condition     = output.function_arns == { for k, n in { start = "start", status = "status", stop = "stop", cost_report = "cost-report", budget = "budget" } : k => "arn:aws:lambda:us-east-1:123456789012:function:gpu-autostop-${n}" }
+    error_message = "The five functions must be deployed under the names n8n (start, status) and the README (cost report, budget) use."
+  }
+
+  assert {
+    condition     = startswith(output.hard_cap_topic_arn, "arn:aws:sns:us-east-1:123456789012:gpu-autostop-hard-cap") && output.cap_parameter == "/gpu-autostop/cap" && output.ledger_parameter == "/gpu-autostop/ledger"
+    error_message = "The hard-cap topic and the cost parameters must exist."
+  }
+
+  # As moto returned them on read: the subscription, and the permission on the budget function.
+  assert {
+    condition = module.cost_guard.hard_cap == {
+      budget_name             = "gpu-autostop-hard-cap"
+      limit_usd               = "80.00"
+      topic_arn               = output.hard_cap_topic_arn
+      subscribed_function_arn = output.function_arns["budget"]
+      invoke_permission = {
+        function_name = "gpu-autostop-budget"
+        principal     = "sns.amazonaws.com"
+        source_arn    = output.hard_cap_topic_arn
+      }
+    }
+    error_message = "The hard-cap topic must invoke the budget function (subscription and permission)."
+  }
+
+  assert {
+    condition     = module.control_plane.cost_report_schedule == "cron(0 7 ? * MON *)" && module.control_plane.cost_report_rule_arn != null
+    error_message = "The weekly cost report's schedule must exist."
   }
 
   assert {
@@ -57,6 +86,8 @@ run "verify" {
     function_names        = run.apply.function_names
     agent_state_parameter = run.apply.agent_state_parameter
     lease_parameter       = run.apply.lease_parameter
+    ledger_parameter      = run.apply.ledger_parameter
+    cap_parameter         = run.apply.cap_parameter
     artifacts_bucket      = run.apply.artifacts_bucket
   }
 
@@ -65,15 +96,27 @@ run "verify" {
     error_message = "Every deployed function must point at the deployed instance, parameters and topic."
   }
 
+  # config.py's cost variables, on every function (the budget and cost report functions included).
   assert {
-    condition     = { for k, f in output.functions : k => [f.handler, f.runtime, f.timeout] } == { start = ["autostop.handlers.start.handler", "python3.12", 780], status = ["autostop.handlers.status.handler", "python3.12", 30], stop = ["autostop.handlers.stop.handler", "python3.12", 60] }
+    condition     = alltrue([for k, f in output.functions : f.environment["LEDGER_PARAMETER"] == "/gpu-autostop/ledger" && f.environment["CAP_PARAMETER"] == "/gpu-autostop/cap" && f.environment["HARD_CAP_USD"] == "80" && f.environment["BUDGETS_USD"] == "50,150" && !contains(keys(f.environment), "FIXED_MONTHLY_USD") && !contains(keys(f.environment), "COST_TAG_KEY")]) && length(output.functions) == 5
+    error_message = "Every deployed function must carry the ledger and cap parameters, the hard cap and the budgets (no fixed costs or cost tag unless set)."
+  }
+
+  assert {
+    condition     = output.functions["cost_report"].environment["ALERT_TOPIC_ARN"] == run.apply.alert_topic_arn && output.functions["budget"].environment["ALERT_TOPIC_ARN"] == run.apply.alert_topic_arn && output.functions["budget"].environment["INSTANCE_ID"] == run.apply.instance_id
+    error_message = "The cost report and the budget function must email through the alerts topic and act on the deployed instance."
+  }
+
+  assert {
+    condition     = { for k, f in output.functions : k => [f.handler, f.runtime, f.timeout] } == { start = ["autostop.handlers.start.handler", "python3.12", 780], status = ["autostop.handlers.status.handler", "python3.12", 30], stop = ["autostop.handlers.stop.handler", "python3.12", 60], cost_report = ["autostop.handlers.cost_report.handler", "python3.12", 60], budget = ["autostop.handlers.budget.handler", "python3.12", 60] }
     error_message = "Handlers, runtime and timeouts must be deployed as declared."
   }
 
   assert {
-    condition     = length(distinct([for f in output.functions : f.role])) == 3
+    condition     = length(distinct([for f in output.functions : f.role])) == 5
     error_message = "Each function must run with a role of its own."
   }
+
 
   assert {
     condition     = output.instance.http_tokens == "required" && output.instance.ebs_optimized && output.instance.root_volumes == [{ encrypted = true, type = "gp3", size = 100 }]
@@ -86,8 +129,8 @@ run "verify" {
   }
 
   assert {
-    condition     = output.parameters == { agent_state = "{\"v\":1}", lease = "{\"v\":1}" }
-    error_message = "The shared parameters must exist with their placeholder records."
+    condition     = output.parameters == { agent_state = "{\"v\":1}", lease = "{\"v\":1}", ledger = "{}", cap = "{\"tripped\":false}" }
+    error_message = "The shared parameters must exist with their starting records (an empty ledger, an untripped cap)."
   }
 
   assert {

@@ -25,6 +25,14 @@ variable "lease_parameter" {
   type = string
 }
 
+variable "ledger_parameter" {
+  type = string
+}
+
+variable "cap_parameter" {
+  type = string
+}
+
 variable "artifacts_bucket" {
   type = string
 }
@@ -44,6 +52,14 @@ data "aws_ssm_parameter" "agent_state" {
 
 data "aws_ssm_parameter" "lease" {
   name = var.lease_parameter
+}
+
+data "aws_ssm_parameter" "ledger" {
+  name = var.ledger_parameter
+}
+
+data "aws_ssm_parameter" "cap" {
+  name = var.cap_parameter
 }
 
 data "aws_s3_object" "settings" {
@@ -77,6 +93,8 @@ output "parameters" {
   value = {
     agent_state = data.aws_ssm_parameter.agent_state.insecure_value
     lease       = data.aws_ssm_parameter.lease.insecure_value
+    ledger      = data.aws_ssm_parameter.ledger.insecure_value
+    cap         = data.aws_ssm_parameter.cap.insecure_value
   }
 }
 
