@@ -403,10 +403,6 @@ class Scenario:
         self.session_hours.append(float(answer.get("session_hours") or 0.0))
         self.machine.shutdown()
 
-    def pause(self, seconds: float, what: str) -> None:
-        until = time.monotonic() + seconds
-        self.timeline.wait(what, lambda: time.monotonic() >= until, timeout=seconds + 5, every=0.5)
-
 
 def run_scenario(
     deployment: Deployment, lambdas: Lambdas, machine: Machine, timeline: Timeline
@@ -441,8 +437,6 @@ def run_scenario(
     scenario.start_until_ready(1)
     scenario.generate()
     scenario.idle_until_stopped(sqs, inbox)
-    # The last record must be stale before the next boot is judged (moto keeps the first LaunchTime).
-    scenario.pause(3 * scenario.heartbeat_s + 1, "the next request")
     scenario.start_until_ready(2)
     scenario.emergency_stop()
 

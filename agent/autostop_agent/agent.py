@@ -412,7 +412,19 @@ class Agent:
                     break
                 self.clock.sleep(min(left, 1.0))
         log.info("stopping")
+        self.farewell()
         self.gpu.close()
+
+    def farewell(self) -> None:
+        """On a clean stop (the machine shutting down, or the unit restarting), write one last record
+        saying ComfyUI is no longer known to be ready, so status never reports a dying boot as ready.
+        Best effort: one attempt, no retry, nothing written if no record was written before."""
+        if self._sink is None or self._last_write is None or self.config.agent_state_parameter is None:
+            return
+        self.ready, self.ready_at = False, None
+        body = json.dumps(self.record(self.clock.now()), separators=(",", ":"))
+        if self._sink.put_record(self.config.agent_state_parameter, body):
+            self.writes += 1
 
     def once(self) -> dict[str, Any]:
         """One reading for ``--once``: nothing is written to AWS."""

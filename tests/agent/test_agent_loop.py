@@ -43,6 +43,23 @@ def test_a_configured_boot_time_wins_over_the_kernel_one(comfy: ComfyStandIn, cl
     assert rig.records()[-1]["boot_at"] == "2026-11-23T09:30:00Z"
 
 
+def test_a_clean_stop_writes_a_last_record_that_is_not_ready(rig: Rig) -> None:
+    rig.run(10)
+    assert rig.records()[-1]["comfyui_ready"] is True
+    last_activity = rig.records()[-1]["last_activity_at"]
+    rig.agent.run(should_stop=lambda: True)  # SIGTERM before the next poll
+    final = rig.records()[-1]
+    assert final["comfyui_ready"] is False
+    assert final["ready_at"] is None
+    assert final["heartbeat_at"] == iso(rig.clock.now())
+    assert final["last_activity_at"] == last_activity  # the stop rule's view is unchanged
+
+
+def test_no_last_record_when_nothing_was_ever_written(rig: Rig) -> None:
+    rig.agent.run(should_stop=lambda: True)
+    assert rig.records() == []
+
+
 def test_record_matches_the_contract(comfy: ComfyStandIn, rig: Rig) -> None:
     rig.run(1)
     record = rig.records()[-1]
