@@ -195,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         f"GPU time billed: {hours * 60:.1f} minutes ≈ ${hours * price:.4f} "
         f"at g4dn.xlarge on-demand (${price}/h, us-east-1)"
     )
+    if hours:
+        print(
+            "(the stop function's session figures; moto keeps the first LaunchTime, "
+            "so they count from the apply)"
+        )
     return code
 
 
