@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from autostop import aws
+from autostop import aws, records
 from autostop.clock import SystemClock, iso, parse_time
 from autostop.ledger import Ledger, month_fraction_elapsed, month_of, month_start
 
@@ -76,11 +76,8 @@ class CapState:
         """A missing document is "not tripped"; an unreadable one counts as tripped (fail safe)."""
         if not text:
             return cls()
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+        data = records.json_object(text)
+        if data is None:
             return cls(True, None, "unknown", "the cap flag is unreadable; reset it with `make reset-cap`")
         extra = data.get("extra_usd")
         return cls(

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from autostop import aws, records
 from autostop.clock import iso, parse_time
 
@@ -124,11 +122,8 @@ class Ledger:
     @classmethod
     def parse(cls, text: str | None, now: datetime) -> Ledger:
         """Forgiving: a missing or malformed document is an empty ledger for this month."""
-        try:
-            data = json.loads(text) if text else None
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or not isinstance(data.get("month"), str):
+        data = records.json_object(text)
+        if data is None or not isinstance(data.get("month"), str):
             return cls.empty(now)
         days: dict[str, list[float]] = {}
         for day, row in (data.get("days") or {}).items() if isinstance(data.get("days"), dict) else []:
@@ -251,13 +246,7 @@ class Ledger:
 
 
 def read(parameter: str, now: datetime) -> Ledger:
-    try:
-        response = aws.client("ssm").get_parameter(Name=parameter)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            return Ledger.empty(now)
-        raise
-    ledger = Ledger.parse(response["Parameter"]["Value"], now)
+    ledger = Ledger.parse(records.get_parameter(parameter), now)  # missing: an empty ledger
     ledger.roll(now)
     return ledger
 

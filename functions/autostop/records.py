@@ -60,15 +60,21 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def parse_agent_record(text: str | None, instance_id: str) -> AgentRecord | None:
-    """Parse the agent's JSON; None when absent, malformed, or for another instance."""
+def json_object(text: str | None) -> dict[str, Any] | None:
+    """A stored JSON document as a dict; None when absent, malformed or not an object."""
     if not text:
         return None
     try:
         data = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(data, dict):
+    return data if isinstance(data, dict) else None
+
+
+def parse_agent_record(text: str | None, instance_id: str) -> AgentRecord | None:
+    """Parse the agent's JSON; None when absent, malformed, or for another instance."""
+    data = json_object(text)
+    if data is None:
         return None
     heartbeat = parse_time(data.get("heartbeat_at"))
     if heartbeat is None:
@@ -94,7 +100,8 @@ def parse_agent_record(text: str | None, instance_id: str) -> AgentRecord | None
     )
 
 
-def _get_parameter(name: str) -> str | None:
+def get_parameter(name: str) -> str | None:
+    """An SSM parameter's value; None when the parameter does not exist."""
     try:
         response = aws.client("ssm").get_parameter(Name=name)
     except ClientError as exc:
@@ -106,19 +113,13 @@ def _get_parameter(name: str) -> str | None:
 
 
 def read_agent_record(parameter: str, instance_id: str) -> AgentRecord | None:
-    return parse_agent_record(_get_parameter(parameter), instance_id)
+    return parse_agent_record(get_parameter(parameter), instance_id)
 
 
 def read_lease(parameter: str) -> datetime | None:
     """Time of the last start request, or None."""
-    text = _get_parameter(parameter)
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return parse_time(data.get("requested_at")) if isinstance(data, dict) else None
+    data = json_object(get_parameter(parameter))
+    return parse_time(data.get("requested_at")) if data is not None else None
 
 
 def write_lease(parameter: str, now: datetime, request_id: str | None) -> None:
