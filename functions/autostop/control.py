@@ -258,13 +258,12 @@ def session_cost(config: Config, instance: ec2.Instance, now: datetime) -> tuple
 
 
 def _stop_message(
-    config: Config,
     instance: ec2.Instance,
-    now: datetime,
     trigger: StopTrigger,
     verdict: Verdict | None,
+    hours: float,
+    cost: float | None,
 ) -> tuple[str, str]:
-    hours, cost = session_cost(config, instance, now)
     cost_text = "unknown (no price for this type and region)" if cost is None else f"${cost:.2f}"
     trig = trigger.kind + (f" {trigger.alarm_name}" if trigger.alarm_name else "")
     if verdict is None:
@@ -362,8 +361,8 @@ def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, 
         outcome.decision, outcome.reason = "state_changed", "instance changed state before the stop"
         return _stop_answer(config, outcome, verdict), outcome
     outcome.stopped = True
-    subject, message = _stop_message(config, instance, now, trigger, verdict)
-    _after_stop(config, now, instance, outcome, record)
+    hours, cost = _after_stop(config, now, instance, outcome, record)
+    subject, message = _stop_message(instance, trigger, verdict, hours, cost)
     from autostop import notify
 
     notify.publish(config.alert_topic_arn, subject, message)
@@ -376,8 +375,8 @@ def _after_stop(
     instance: ec2.Instance,
     outcome: Outcome,
     record: records.AgentRecord | None,
-) -> None:
-    """The session's cost for the answer, and the session closed in the usage ledger."""
+) -> tuple[float, float | None]:
+    """The session's hours and cost for the answer, and the session closed in the usage ledger."""
     hours, cost = session_cost(config, instance, now)
     outcome.extra.update(session_hours=round(hours, 3), session_cost_usd=cost)
     if config.ledger_parameter:
@@ -386,6 +385,7 @@ def _after_stop(
         if record is None:
             record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
         _ledger_safely(outcome, lambda: ledger.on_stop(config, now, instance, record))
+    return hours, cost
 
 
 def _stop_answer(config: Config, outcome: Outcome, verdict: Verdict | None) -> dict[str, Any]:
