@@ -47,15 +47,24 @@ def comfyui_url(config: Config, public_ip: str | None) -> str | None:
     return f"http://{public_ip}:{config.comfyui_port}" if public_ip else None
 
 
-def _ready(config: Config, instance: ec2.Instance, now: datetime) -> bool:
+def is_ready(
+    instance: ec2.Instance, record: records.AgentRecord | None, now: datetime, config: Config
+) -> bool:
     """Ready: running, and a current agent record (fresh, this boot) says ComfyUI answered."""
-    if instance.state != "running":
-        return False
-    record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
     return bool(
-        record
+        instance.state == "running"
+        and record
         and record.comfyui_ready
         and record.is_current(now, config.stale_after_seconds, instance.launch_time)
+    )
+
+
+def _ready(config: Config, instance: ec2.Instance, now: datetime) -> bool:
+    """is_ready, reading the agent record only when the instance is running."""
+    if instance.state != "running":
+        return False
+    return is_ready(
+        instance, records.read_agent_record(config.agent_state_parameter, config.instance_id), now, config
     )
 
 
@@ -236,7 +245,7 @@ def status(config: Config, clock: Clock) -> dict[str, Any]:
         "ok": True,
         "instance_id": config.instance_id,
         "state": instance.state,
-        "ready": bool(instance.state == "running" and usable and usable.comfyui_ready),
+        "ready": is_ready(instance, record, now, config),
         "ready_at": iso(usable.ready_at) if usable and usable.comfyui_ready else None,
         "public_ip": instance.public_ip,
         "comfyui_url": comfyui_url(config, instance.public_ip),
