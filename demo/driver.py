@@ -131,7 +131,8 @@ class Lambdas:
         config = self.configs[role]
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(self.package_dir),
+            # The built package first (as /var/task), then the repository for demo.lambda_invoke.
+            "PYTHONPATH": f"{self.package_dir}{os.pathsep}{ROOT}",
             **self.aws_env,
             **self.environment(role),
             "AWS_LAMBDA_FUNCTION_NAME": config["FunctionName"],
@@ -140,7 +141,7 @@ class Lambdas:
             done = subprocess.run(
                 [sys.executable, "-m", "demo.lambda_invoke", config["Handler"], config["FunctionName"]],
                 input=json.dumps(event),
-                env={**env, "PYTHONPATH": f"{self.package_dir}{os.pathsep}{ROOT}"},
+                env=env,
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
