@@ -48,7 +48,7 @@ bench: build ## Print the zip size and each handler's cold import time vs the fl
 	$(PY) scripts/bench_imports.py
 
 bench-agent: $(VENV_STAMP) ## Run the on-instance agent 120 s against a stand-in ComfyUI + moto: RSS, CPU, readiness delay
-	$(PY) scripts/bench_agent.py --seconds $${BENCH_SECONDS:-120}
+	$(PY) -m scripts.bench_agent --seconds $${BENCH_SECONDS:-120}
 
 # The command-line client against the deployed stack (AWS credentials and region from the usual
 # AWS_* variables or profile). GPU_AUTOSTOP_NAME: the Terraform `name` (default gpu-autostop);

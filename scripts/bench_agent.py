@@ -17,15 +17,15 @@ ComfyUI's first answer to a record with ``comfyui_ready: true`` in SSM, and
 the delay from the queue turning busy to a busy record. Targets: < 50 MB,
 < 1 % of a core, < 5 s. Exit status 1 when a target is missed.
 
-    python scripts/bench_agent.py --seconds 120
+    python -m scripts.bench_agent --seconds 120      # from the repository root
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+
+from scripts.with_moto_server import moto_server
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "agent" / "fixtures"
@@ -91,24 +93,6 @@ class StandIn:
         self.server.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"moto server did not open port {port} within {seconds:g}s")
-
-
 def proc_stat(pid: int) -> tuple[float, float, float]:
     """(CPU seconds, VmHWM MB, VmRSS MB) of a process; CPU includes its finished children."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -148,19 +132,13 @@ def main() -> int:
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     os.environ.update(aws_env)
-    moto_port = free_port()
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    moto = contextlib.ExitStack()
     stand_in = StandIn()
     workdir = Path(tempfile.mkdtemp(prefix="bench-agent-"))
     log_path = workdir / "agent.log"
     agent: subprocess.Popen[bytes] | None = None
     try:
-        wait_for_port(moto_port, 30)
-        endpoint = f"http://127.0.0.1:{moto_port}"
+        endpoint = moto.enter_context(moto_server(workdir / "moto-server.log")).endpoint
         ssm = boto3.client("ssm", endpoint_url=endpoint)
         cloudwatch = boto3.client("cloudwatch", endpoint_url=endpoint)
         (workdir / "agent.env").write_text("")
@@ -223,8 +201,7 @@ def main() -> int:
         if agent is not None and agent.poll() is None:
             agent.kill()
         stand_in.close()
-        moto.terminate()
-        moto.wait(timeout=30)
+        moto.close()
 
     ready_delay = ready_seen - stand_in.first_answer if ready_seen and stand_in.first_answer else None
     busy_delay = busy_seen - busy_switched if busy_seen and busy_switched else None
