@@ -28,6 +28,7 @@ VARIABLES=(
   IDLE_MINUTES SELF_STOP_MINUTES SELF_STOP_CHECKS BOOT_GRACE_MINUTES SHUTDOWN_COMMAND
   GPU_BUSY_PERCENT CPU_BUSY_PERCENT CPU_WINDOW_SECONDS ACTIVITY_PROCESS_REGEX
   COMFYUI_TIMEOUT_SECONDS AGENT_LOCK_FILE IMDS_ENDPOINT AWS_ENDPOINT_URL LOG_LEVEL
+  INSTALL_MARKER INSTALL_TIMEOUT_MINUTES
 )
 UNIT=gpu-autostop-agent.service
 
@@ -76,7 +77,10 @@ fi
 if [[ "${SKIP_PIP:-0}" != 1 ]]; then
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
     die "$PYTHON is older than 3.11 (set PYTHON to a newer interpreter)"
-  if [[ ! -x "$VENV/bin/python" ]]; then
+  # A virtualenv whose pip does not run was interrupted half way (a reboot during the first boot):
+  # made again from scratch rather than failing the same way at every boot.
+  if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+    rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
     say "created $VENV"
   fi

@@ -151,6 +151,7 @@ module "instance" {
   comfyui_port           = var.comfyui_port
   comfyui_ref            = var.comfyui_ref
   torch_index_url        = var.torch_index_url
+  torch_versions         = var.torch_versions
   models_s3_uri          = var.models_s3_uri
   subnet_id              = var.subnet_id
   vpc_cidr               = var.vpc_cidr
@@ -173,6 +174,8 @@ module "instance" {
     GPU_BUSY_PERCENT      = tostring(var.gpu_idle_percent)
     AWS_REGION            = var.region
     COMFYUI_URL           = "http://127.0.0.1:${var.comfyui_port}"
+    # The agent's last resort for a stuck install stops it 10 minutes after the stop function would.
+    INSTALL_TIMEOUT_MINUTES = tostring(var.install_timeout_minutes)
   }
   agent_state_parameter_arn = module.control_plane.agent_state_parameter_arn
   metrics_namespace         = var.metrics_namespace

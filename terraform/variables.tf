@@ -213,6 +213,26 @@ variable "torch_index_url" {
   }
 }
 
+variable "torch_versions" {
+  description = "Exact PyTorch packages installed from torch_index_url (a matching triple), so the install does not depend on the day; ComfyUI's requirements cannot move them. The default cu128 build needs NVIDIA driver 570.26 or newer (the default AMI ships 595) and runs on the T4 (sm_75) up to Blackwell (sm_120); see modules/instance/README.md. A change is applied at the next boot."
+  type = object({
+    torch       = string
+    torchvision = string
+    torchaudio  = string
+  })
+  default = {
+    torch       = "2.8.0"
+    torchvision = "0.23.0"
+    torchaudio  = "2.8.0"
+  }
+  nullable = false
+
+  validation {
+    condition     = alltrue([for v in [var.torch_versions.torch, var.torch_versions.torchvision, var.torch_versions.torchaudio] : can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", v))])
+    error_message = "torch_versions must give exact versions such as 2.8.0 (no ranges, no local labels: the index URL picks the CUDA build)."
+  }
+}
+
 variable "models_s3_uri" {
   description = "Optional s3://bucket/prefix synced (read-only) into ComfyUI's models directory at every boot, before ComfyUI starts. The instance may read that prefix only. null: no sync."
   type        = string
@@ -598,4 +618,15 @@ variable "n8n_attach_to_users" {
   description = "Names of existing IAM users to attach the invoke-only policy to."
   type        = list(string)
   default     = []
+}
+
+variable "install_timeout_minutes" {
+  description = "Longest the first-boot install of ComfyUI may take (the agent reports \"installing\" meanwhile); after it the stop function stops the instance and emails why, so a stuck install cannot bill forever."
+  type        = number
+  default     = 45
+  nullable    = false
+  validation {
+    condition     = var.install_timeout_minutes >= 10 && var.install_timeout_minutes <= 240 && floor(var.install_timeout_minutes) == var.install_timeout_minutes
+    error_message = "install_timeout_minutes must be a whole number between 10 and 240."
+  }
 }

@@ -26,6 +26,7 @@ from autostop_agent.clock import Clock, iso, parse_iso
 from autostop_agent.comfyui import ComfyError, NotSupported, QueueState
 from autostop_agent.config import Config
 from autostop_agent.imds import Identity, ImdsError
+from autostop_agent.installing import SERVING, InstallGuard, InstallPhase, read_marker
 from autostop_agent.selfstop import SelfStop, run_command
 from autostop_agent.sessions import Sessions
 
@@ -129,6 +130,12 @@ class Agent:
             command=config.shutdown_command,
             runner=runner,
         )
+        self.install_guard = InstallGuard(
+            timeout_minutes=config.install_timeout_minutes,
+            boot_grace_minutes=config.boot_grace_minutes,
+            enabled=config.self_stop_enabled,
+        )
+        self.install: InstallPhase = SERVING
 
         self.boot_at: datetime = config.boot_at or host.boot_time() or clock.now()
         self.identity: Identity | None = None
@@ -183,6 +190,12 @@ class Agent:
             self.ready, self.ready_at, self._dirty = True, now, True
             log.info("ComfyUI ready (queue %d running, %d pending)", queue.running, queue.pending)
 
+    def _read_install_phase(self) -> None:
+        phase = read_marker(self.config.install_marker)
+        if phase != self.install:
+            log.info("phase %s (install started %s)", phase.name, iso(phase.started_at))
+            self.install, self._dirty = phase, True
+
     def _read_machine(self) -> Reading:
         return Reading(
             gpu_pct=self.gpu.utilization(),
@@ -194,6 +207,8 @@ class Agent:
     def _busy_reasons(self) -> tuple[str, ...]:
         cfg, r, q = self.config, self.reading, self.queue
         reasons = []
+        if self.install.installing:
+            reasons.append("ComfyUI install running (bootstrap)")
         if q is not None and q.depth > 0:
             reasons.append(f"queue {q.running} running + {q.pending} pending")
         if r.gpu_pct is not None and r.gpu_pct > cfg.gpu_busy_percent:
@@ -230,8 +245,8 @@ class Agent:
 
     def record(self, now: datetime) -> dict[str, Any]:
         q, r = self.queue, self.reading
-        return {
-            "v": 1,
+        record = {
+            "v": 2,
             "instance_id": self.identity.instance_id if self.identity else self.config.instance_id,
             "boot_at": iso(self.boot_at),
             "heartbeat_at": iso(now),
@@ -249,7 +264,12 @@ class Agent:
             "session_kinds": r.sessions.as_dict(),
             "activity": list(self.reasons),
             "agent_version": __version__,
+            "phase": self.install.name,
+            "install_started_at": iso(self.install.started_at) if self.install.installing else None,
         }
+        if self.install.installing:  # the contract: nothing is served while the install runs
+            record.update(comfyui_ready=False, ready_at=None, queue_running=0, queue_pending=0, sessions=0)
+        return record
 
     # ---- AWS ---------------------------------------------------------------------------------------------
 
@@ -358,6 +378,7 @@ class Agent:
         if full:
             self._last_full = mono
             self.reading = self._read_machine()
+            self._read_install_phase()
 
         self.reasons = self._busy_reasons()
         busy = bool(self.reasons)
@@ -383,6 +404,13 @@ class Agent:
                 busy=busy,
                 sessions=self.reading.sessions.total,
             )
+            if not decision.stop:
+                decision = self.install_guard.decide(
+                    mono=mono,
+                    installing=self.install.installing,
+                    uptime=self.host.uptime_seconds(),
+                    sessions=self.reading.sessions.total,
+                )
             if decision.stop:
                 self.self_stop.fire(mono, decision)
         return cfg.poll_seconds if self.ready else cfg.startup_poll_seconds
@@ -432,6 +460,7 @@ class Agent:
         self.clock.sleep(0.5)
         self._probe_comfy(self.clock.now())
         self.reading = self._read_machine()
+        self._read_install_phase()
         self.reasons = self._busy_reasons()
         now = self.clock.now()
         if self.reasons:

@@ -64,6 +64,10 @@ class Config:
     #: When the watched machine booted; None reads it from /proc/stat. Like DETECT_SESSIONS, only
     #: for an agent watching another machine (the local demo, where each "boot" is simulated).
     boot_at: datetime | None = None
+    #: The bootstrap's marker file: present while the first-boot install runs (content: its start time).
+    install_marker: str = "/opt/gpu-autostop/installing"
+    #: The stop function's limit for that install; the agent's own last resort waits 10 minutes more.
+    install_timeout_minutes: float = 45.0
 
     @property
     def self_stop_enabled(self) -> bool:
@@ -226,6 +230,10 @@ def load_config(env: Mapping[str, str], *, require_parameter: bool = True) -> Co
     if not lock_file.startswith("/"):
         raise ConfigError(f"AGENT_LOCK_FILE must be an absolute path, got {lock_file!r}")
 
+    install_marker = _text(env, "INSTALL_MARKER") or Config.install_marker
+    if not install_marker.startswith("/"):
+        raise ConfigError(f"INSTALL_MARKER must be an absolute path, got {install_marker!r}")
+
     return Config(
         comfyui_url=_url(env, "COMFYUI_URL", Config.comfyui_url),
         agent_state_parameter=parameter,
@@ -250,4 +258,6 @@ def load_config(env: Mapping[str, str], *, require_parameter: bool = True) -> Co
         imds_endpoint=_url(env, "IMDS_ENDPOINT", Config.imds_endpoint),
         detect_sessions=_flag(env, "DETECT_SESSIONS", True),
         boot_at=_time(env, "BOOT_AT"),
+        install_marker=install_marker,
+        install_timeout_minutes=_number(env, "INSTALL_TIMEOUT_MINUTES", 45.0, low=1, high=24 * 60),
     )

@@ -18,6 +18,7 @@ variables {
   comfyui_port              = 8188
   comfyui_ref               = "v0.8.0"
   torch_index_url           = "https://download.pytorch.org/whl/cu128"
+  torch_versions            = { torch = "2.8.0", torchvision = "0.23.0", torchaudio = "2.8.0" }
   vpc_cidr                  = "10.42.0.0/16"
   create_eip                = false
   enable_session_manager    = true

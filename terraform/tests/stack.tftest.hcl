@@ -79,6 +79,10 @@ run "default_stack" {
       "AWS_REGION='us-east-1'",
       "COMFYUI_URL='http://127.0.0.1:8188'",
       "COMFYUI_PORT='8188'",
+      "INSTALL_TIMEOUT_MINUTES='45'",
+      "TORCH_VERSION='2.8.0'",
+      "TORCHVISION_VERSION='0.23.0'",
+      "TORCHAUDIO_VERSION='2.8.0'",
     ] : strcontains(module.instance.settings_env, "${line}\n")])
     error_message = "The agent must get its settings (agent/install.sh's environment) through settings.env."
   }

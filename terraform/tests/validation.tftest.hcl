@@ -33,6 +33,8 @@ run "rejects_bad_values_1" {
     comfyui_port                 = 80
     comfyui_ref                  = "v0.8.0; rm -rf /"
     torch_index_url              = "http://download.pytorch.org/whl/cu128"
+    torch_versions               = { torch = ">=2.8", torchvision = "0.23.0", torchaudio = "2.8.0+cu128" }
+    install_timeout_minutes      = 5
     models_s3_uri                = "https://example.com/models"
     subnet_id                    = "my-subnet"
     vpc_cidr                     = "10.42.0.0/28"
@@ -73,6 +75,8 @@ run "rejects_bad_values_1" {
     var.comfyui_port,
     var.comfyui_ref,
     var.torch_index_url,
+    var.torch_versions,
+    var.install_timeout_minutes,
     var.models_s3_uri,
     var.subnet_id,
     var.vpc_cidr,

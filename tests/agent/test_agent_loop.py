@@ -63,7 +63,7 @@ def test_no_last_record_when_nothing_was_ever_written(rig: Rig) -> None:
 def test_record_matches_the_contract(comfy: ComfyStandIn, rig: Rig) -> None:
     rig.run(1)
     record = rig.records()[-1]
-    assert record["v"] == 1
+    assert record["v"] == 2  # v2: with the install phase (contract-installing)
     assert record["instance_id"] == INSTANCE
     assert record["boot_at"] == iso(BOOT)
     assert record["comfyui_ready"] is True

@@ -33,7 +33,11 @@ locals {
     COMFYUI_REF     = var.comfyui_ref
     COMFYUI_PORT    = tostring(var.comfyui_port)
     TORCH_INDEX_URL = var.torch_index_url
-    MODELS_S3_URI   = var.models_s3_uri == null ? "" : var.models_s3_uri
+    # One CUDA build, exact versions (README.md, "PyTorch"); the bootstrap installs these pins.
+    TORCH_VERSION       = var.torch_versions.torch
+    TORCHVISION_VERSION = var.torch_versions.torchvision
+    TORCHAUDIO_VERSION  = var.torch_versions.torchaudio
+    MODELS_S3_URI       = var.models_s3_uri == null ? "" : var.models_s3_uri
   })
   # One KEY='value' line per setting; single quotes are closed, escaped and reopened.
   settings_env = join("", [for k in sort(keys(local.settings)) : "${k}='${replace(local.settings[k], "'", "'\\''")}'\n"])

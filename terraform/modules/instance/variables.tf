@@ -91,6 +91,15 @@ variable "torch_index_url" {
   type        = string
 }
 
+variable "torch_versions" {
+  description = "Exact torch, torchvision and torchaudio versions installed from torch_index_url."
+  type = object({
+    torch       = string
+    torchvision = string
+    torchaudio  = string
+  })
+}
+
 variable "models_s3_uri" {
   description = "s3://bucket/prefix synced read-only into ComfyUI's models directory at boot, or null."
   type        = string
