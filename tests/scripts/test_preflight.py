@@ -610,6 +610,7 @@ def test_terraform_settings_offline_without_credentials(tmp_path: Path) -> None:
         os.environ.clear()
         os.environ.update(old_env)
 
+    assert preflight.terraform_deployed(tf) is False  # no state yet: leftovers are checked
     s = Settings.from_mapping(raw)
     assert (s.name, s.region, s.market, s.instance_type) == ("gpu-test", "eu-west-1", "spot", "g4dn.xlarge")
     assert s.fallback_instance_types == ("g5.xlarge",)
