@@ -8,6 +8,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEV_REQUIREMENTS := requirements-dev.txt functions/requirements.txt constraints.txt
+# The deploy toolchain (preflight, plan, deploy, destroy, replace-instance): only boto3 and what
+# building the two archives needs, in its own .venv-deploy, so a laptop needs none of the dev tools.
+DEPLOY_VENV := .venv-deploy
+DEPLOY_PY := $(DEPLOY_VENV)/bin/python
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+DEPLOY_GOALS := preflight plan deploy destroy replace-instance
+ifneq ($(filter $(DEPLOY_GOALS),$(MAKECMDGOALS)),)
+BUILD_STAMP := $(DEPLOY_STAMP)
+BUILD_PY := $(DEPLOY_PY)
+else
+BUILD_STAMP := $(VENV_STAMP)
+BUILD_PY := $(PY)
+endif
 
 .PHONY: help venv build test pytest lint fmt typecheck bench bench-agent clean start status demo \
 	cost cost-table simulate prices traces reset-cap cap-status
@@ -22,8 +35,15 @@ $(VENV_STAMP): $(DEV_REQUIREMENTS)
 
 venv: $(VENV_STAMP) ## Create .venv and install the pinned dependencies
 
-build: $(VENV_STAMP) ## Build build/functions.zip (deterministic Lambda package)
-	$(PY) scripts/build_zip.py
+$(DEPLOY_STAMP): requirements-deploy.txt constraints.txt
+	test -x $(DEPLOY_PY) || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_PY) -m pip install --quiet --disable-pip-version-check -r requirements-deploy.txt -c constraints.txt
+	touch $@
+
+deploy-venv: $(DEPLOY_STAMP) ## Create .venv-deploy: only what preflight, build and deploy need (requirements-deploy.txt)
+
+build: $(BUILD_STAMP) ## Build build/functions.zip (deterministic Lambda package)
+	$(BUILD_PY) scripts/build_zip.py
 
 test: lint pytest terraform-test ## Everything CI runs: lint, types, unit + integration tests (demo), Terraform tests, checkov
 
@@ -104,7 +124,7 @@ cap-status: $(VENV_STAMP) ## Show whether the hard spend cap is tripped (CAP_PAR
 	$(FUNCTIONS_PY) -m autostop.cap status --parameter $(CAP_PARAMETER)
 
 clean: ## Remove build outputs, caches and virtual environments
-	rm -rf build $(VENV) .venv-checkov .tf-cli terraform/.terraform .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml
+	rm -rf build $(VENV) $(DEPLOY_VENV) .venv-checkov .tf-cli terraform/.terraform .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # ==================================================================================================
@@ -128,7 +148,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
 .PHONY: tf-init tf-fmt-check tf-validate tf-test tf-apply-test checkov terraform-test \
-	agent-archive plan deploy destroy stop FORCE
+	agent-archive deploy-venv preflight plan deploy destroy replace-instance stop FORCE
 
 FORCE:
 
@@ -177,20 +197,40 @@ checkov: $(CHECKOV_STAMP) ## Static security checks of terraform/ (own venv; con
 
 terraform-test: tf-fmt-check tf-validate tf-test tf-apply-test checkov ## Every Terraform check (fmt, validate, plan tests, moto apply test, checkov)
 
-agent-archive: $(VENV_STAMP) ## Build build/agent.tar.gz (the on-instance agent, uploaded to S3 by Terraform)
-	$(PY) scripts/build_agent_archive.py
+agent-archive: $(BUILD_STAMP) ## Build build/agent.tar.gz (the on-instance agent, uploaded to S3 by Terraform)
+	$(BUILD_PY) scripts/build_agent_archive.py
+
+# PREFLIGHT=0 skips the preflight at the start of `make deploy`; PREFLIGHT_ARGS: e.g. --market spot.
+PREFLIGHT ?= 1
+PREFLIGHT_ARGS ?=
+SPOT_REQUESTS := $(DEPLOY_PY) -m scripts.spot_requests
+SPOT_RECORD := build/spot-request.json
+SPOT_RECORD_ARGS := $(if $(GPU_AUTOSTOP_NAME),--name $(GPU_AUTOSTOP_NAME))
+
+preflight: $(TF_RC) $(DEPLOY_STAMP) ## What would stop a deploy (quotas, concurrency, AMI, leftovers...), with the fix; PREFLIGHT_ARGS
+	$(TF) init -input=false >/dev/null
+	$(DEPLOY_PY) scripts/preflight.py $(PREFLIGHT_ARGS)
 
 plan: $(TF_RC) build agent-archive ## terraform plan with your credentials (terraform/terraform.tfvars; PLAN_ARGS)
 	$(TF) init -input=false >/dev/null
 	$(TF) plan $(PLAN_ARGS)
 
-deploy: $(TF_RC) build agent-archive ## terraform apply with your credentials (asks before changing anything; DEPLOY_ARGS)
+deploy: $(TF_RC) $(if $(filter 0,$(PREFLIGHT)),,preflight) build agent-archive ## preflight (PREFLIGHT=0 skips), then terraform apply (asks first; DEPLOY_ARGS)
 	$(TF) init -input=false >/dev/null
 	$(TF) apply $(DEPLOY_ARGS)
 
-destroy: $(TF_RC) build agent-archive ## terraform destroy with your credentials (asks first)
+# destroy and replace-instance: the spot request of the instance is read first and cancelled after
+# Terraform (hashicorp/terraform-provider-aws#38142); non-zero when that cannot be proven.
+destroy: $(TF_RC) $(DEPLOY_STAMP) build agent-archive ## terraform destroy (asks first), then cancel the instance's spot request
 	$(TF) init -input=false >/dev/null
-	$(TF) destroy
+	$(SPOT_REQUESTS) record --out $(SPOT_RECORD) $(SPOT_RECORD_ARGS)
+	rc=0; $(TF) destroy $(DESTROY_ARGS) || rc=$$?; $(SPOT_REQUESTS) cancel --record $(SPOT_RECORD) || rc=$$?; exit $$rc
+
+replace-instance: $(TF_RC) $(DEPLOY_STAMP) build agent-archive ## New GPU instance (terraform apply -replace), then cancel the old spot request
+	$(TF) init -input=false >/dev/null
+	$(SPOT_REQUESTS) record --out $(SPOT_RECORD) $(SPOT_RECORD_ARGS)
+	rc=0; $(TF) apply -replace=module.instance.aws_instance.gpu $(DEPLOY_ARGS) || rc=$$?; \
+		$(SPOT_REQUESTS) cancel --record $(SPOT_RECORD) || rc=$$?; exit $$rc
 
 demo: $(TF_RC) build $(VENV_STAMP) ## The whole system on a local AWS emulator (moto), in under two minutes
 	$(TF) init -input=false -backend=false -test-directory=tests/demo >/dev/null

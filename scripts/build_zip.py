@@ -5,8 +5,9 @@ python3.12 runtime on x86_64 (manylinux wheels only; nothing is compiled for the
 build machine). boto3/botocore are left out: the Lambda runtime provides them.
 
 Determinism: entries are sorted, every entry has the same timestamp (1980-01-01)
-and mode (0644 files), and bytecode caches are skipped, so two builds of the same
-tree are byte-identical and Terraform sees no diff.
+and mode (0644 files), and bytecode caches and pip's RECORD files (they name the build
+venv) are skipped, so two builds of the same tree, from .venv or .venv-deploy, are
+byte-identical and Terraform sees no diff.
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def collect(base: Path, prefix: str = "") -> dict[str, Path]:
         if any(part in SKIP_DIRS for part in rel.parts) or not path.is_file():
             continue
         if path.suffix in SKIP_SUFFIXES or path.name.startswith(".requirements"):
+            continue
+        # pip's RECORD lists the skipped bin/ scripts with the hash of their shebang, which names the
+        # build venv's python: the zip would differ between .venv and .venv-deploy (or two machines).
+        # Nothing reads RECORD at run time (importlib.metadata reads METADATA).
+        if path.name == "RECORD" and path.parent.name.endswith(".dist-info"):
             continue
         entries[prefix + rel.as_posix()] = path
     return entries
