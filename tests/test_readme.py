@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from autostop import cost
+from autostop import cost, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -17,6 +17,16 @@ def test_the_cost_table_is_the_calculators_output(capsys: pytest.CaptureFixture[
     assert cost.main(["--table", "--region", "us-east-1"]) == 0
     table = capsys.readouterr().out.strip()
     assert table in README, "README.md's cost table is stale: paste `make cost-table` output"
+
+
+def test_the_simulator_tables_are_make_simulates_output(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    traces = ("office-hours", "nightly-batch", "hobby")  # the Makefile's TRACES, in its order
+    assert simulate.main([a for t in traces for a in ("--trace", f"examples/traces/{t}.csv")]) == 0
+    tables = capsys.readouterr().out.strip()
+    assert tables in README, "README.md's simulator tables are stale: paste `make simulate` output"
 
 
 def test_every_make_target_the_readme_names_exists() -> None:

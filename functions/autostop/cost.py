@@ -235,6 +235,23 @@ def fixed_monthly_usd(book: PriceBook, region: str, assumptions: Assumptions | N
     return sum(line.usd for line in overhead_lines(book, region, 0.0, assumptions or Assumptions()))
 
 
+def stopped_month_usd(
+    book: PriceBook, region: str, assumptions: Assumptions | None = None
+) -> tuple[float, float]:
+    """A month with 0 running hours: (before the free tier, after the always-free allowances).
+
+    The allowances, from https://aws.amazon.com/cloudwatch/pricing/ ("Free tier", read 2026-12-01):
+    "10 Alarm metrics (only applicable to Standard resolution alarms that list metrics directly ...)"
+    and "3 Dashboards for up to 50 metrics per month"; the composite alarm is not an alarm metric and
+    stays billed. Lambda's 1M free requests cover the re-checks too. They are per account: another
+    stack's alarms or dashboards use them up first.
+    """
+    a = assumptions or Assumptions()
+    before = sum(line.usd for line in overhead_lines(book, region, 0.0, replace(a, free_tier=False)))
+    after = sum(line.usd for line in overhead_lines(book, region, 0.0, replace(a, free_tier=True)))
+    return round(before, 2), round(after, 2)
+
+
 def running_extras_per_hour(book: PriceBook, region: str, assumptions: Assumptions | None = None) -> float:
     """Costs besides the instance price that grow with each running hour (public IP, metrics, calls)."""
     a = assumptions or Assumptions()
@@ -245,7 +262,7 @@ def running_extras_per_hour(book: PriceBook, region: str, assumptions: Assumptio
 # --- command line ---------------------------------------------------------------------------------
 
 
-def render(estimate: Estimate, hours_per_day: float, days: float) -> str:
+def render(estimate: Estimate, hours_per_day: float, days: float, stopped: tuple[float, float]) -> str:
     e = estimate
     out = [
         f"gpu-autostop monthly estimate: {e.instance_type} {e.market} in {e.region}, "
@@ -260,6 +277,8 @@ def render(estimate: Estimate, hours_per_day: float, days: float) -> str:
     out += [
         f"  {'total':<14} ${e.total:>8.2f}",
         "",
+        f"Stopped month (0 running hours): ${stopped[0]:.2f} before the free tier, ${stopped[1]:.2f} with "
+        "the always-free allowances (CloudWatch: 10 alarm metrics, 3 dashboards; if nothing else uses them).",
         f"Instance price: {e.hourly.source} (read {e.hourly.date}).",
         "Other prices and their sources: python -m autostop.pricing. Override any with --prices FILE.",
         "Before tax and free tier; a 730-hour month.",
@@ -381,10 +400,13 @@ def main(argv: list[str] | None = None) -> int:
     except (PriceUnknown, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    stopped = stopped_month_usd(book, args.region, assumptions)
     if args.json:
-        print(json.dumps(estimate.as_json(), sort_keys=True))
+        data = estimate.as_json()
+        data["stopped_month_usd"] = {"before_free_tier": stopped[0], "free_tier": stopped[1]}
+        print(json.dumps(data, sort_keys=True))
     else:
-        print(render(estimate, args.hours_per_day, args.days))
+        print(render(estimate, args.hours_per_day, args.days, stopped))
     return 0
 
 

@@ -55,6 +55,9 @@ JSON_KEYS = (
     "wait_p95_s",
     "idle_hours",
     "stops_under_job",
+    "tail_p50_min",
+    "tail_max_min",
+    "usd_per_image",
 )
 
 
@@ -258,11 +261,18 @@ class Autostop:
         return verdict.stop
 
 
+def deployed_policy(idle_minutes: float | None = None) -> Autostop:
+    """The stop function as Terraform deploys it by default, with ``idle_minutes`` changed if given."""
+    if idle_minutes is None or idle_minutes == StopPolicy().idle_minutes:
+        return Autostop("autostop-default", StopPolicy(), recheck_s=300.0)
+    return Autostop(f"autostop-idle-{idle_minutes:g}", StopPolicy(idle_minutes=idle_minutes), recheck_s=300.0)
+
+
 def default_policies() -> list[Policy]:
     return [
         AlwaysOn(),
         CpuAlarm(),
-        Autostop("autostop-default", StopPolicy(), recheck_s=300.0),
+        deployed_policy(),
         Autostop(
             "autostop-aggressive",
             StopPolicy(idle_minutes=3.0, boot_grace_minutes=3.0),
@@ -320,6 +330,9 @@ class Run:
     cold_starts: int = 0
     waits: list[float] = field(default_factory=list)
     stops_under_job: int = 0
+    #: Per stop: seconds billed after the last job ended or the last start request, if later.
+    tails: list[float] = field(default_factory=list)
+    completed: int = 0
 
     @property
     def busy(self) -> bool:
@@ -413,6 +426,12 @@ class Run:
         self.last_change = now
 
     def _stop(self, now: float) -> None:
+        if not self.busy:
+            last_end = self.session.execs[-1][1] if self.session.execs else -INF
+            last_request = self.lease_at if self.lease_at is not None else -INF
+            self.tails.append(max(now - max(last_end, last_request, self.session.running_at), 0.0))
+        else:
+            self.tails.append(0.0)  # stopped under a job: no idle tail, a lost job (counted below)
         killed = len(self.queue) + (1 if self.current else 0)
         self.stops_under_job += killed
         if self.current:
@@ -459,6 +478,7 @@ class Run:
             s.execs.append((start, end))
             s.ends.append(end)
             s.images += 1
+            self.completed += 1
             self.current = None
             self.last_change = now
             if not self.queue:
@@ -521,6 +541,11 @@ class Result:
     wait_p95_s: float
     idle_hours: float
     stops_under_job: int
+    #: Minutes billed after the last job (or start request) per gap; None where nothing ever stops.
+    tail_p50_min: float | None
+    tail_max_min: float | None
+    #: The trace's USD (USD/month x the trace's months) / jobs completed; None if none completed.
+    usd_per_image: float | None
 
     def as_json(self) -> dict[str, object]:
         return {key: getattr(self, key) for key in JSON_KEYS}
@@ -532,6 +557,16 @@ def _percentile(values: list[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def _tails(tails_s: list[float]) -> tuple[float | None, float | None]:
+    if not tails_s:
+        return None, None
+    return round(statistics.median(tails_s) / 60, 1), round(max(tails_s) / 60, 1)
+
+
+def _per_image(cost_usd: float, months: float, completed: int) -> float | None:
+    return round(cost_usd * months / completed, 4) if completed else None
 
 
 @dataclass(frozen=True)
@@ -578,6 +613,7 @@ def simulate(
     billed_h = run.billed_s / 3600
     months = (end - start) / 3600 / 730
     cost = billed_h * (prices.hourly_usd + prices.extras_per_hour_usd) / months + prices.fixed_monthly_usd
+    tail_p50, tail_max = _tails(run.tails)
     return Result(
         policy=policy.name,
         description=policy.description,
@@ -589,13 +625,242 @@ def simulate(
         wait_p95_s=round(_percentile(run.waits, 0.95), 1),
         idle_hours=round(max(run.billed_s - run.busy_s, 0.0) / 3600, 2),
         stops_under_job=run.stops_under_job,
+        tail_p50_min=tail_p50,
+        tail_max_min=tail_max,
+        usd_per_image=_per_image(round(cost, 2), months, run.completed),
+    )
+
+
+# --- renting instead: a serverless GPU billed per second ----------------------------------------------
+
+#: Where the serverless defaults come from (read 2026-12-01).
+SERVERLESS_SOURCES = (
+    "price: RunPod Serverless pricing, https://docs.runpod.io/serverless/pricing, 'A4000, A4500, "
+    "RTX 4000 | 16 GB | $0.00016' flex cost per second, 'charged by the second, with partial seconds "
+    "rounded up'; 'Billing starts when the system signals a worker to wake up and ends when the worker "
+    "is fully stopped'",
+    "idle timeout: https://docs.runpod.io/pricing/serverless, 'Idle timeout duration: the time a worker "
+    "remains active (running) after completing a request ... (default: 5 seconds)'",
+    "storage: the same pricing page, network volumes '$0.07 per GB per month for the first 1TB'; 20 GB "
+    "(one SDXL checkpoint of 6.9 GB, its VAE, a few LoRAs) is an assumption",
+    "cold start: an assumption, not measured here: 30 s to start a ComfyUI worker and load a checkpoint "
+    "into VRAM. RunPod's FlashBoot post (https://blog.runpod.io/introducing-flashboot-1-second-"
+    "serverless-cold-start/) reports 0.56-42 s on a busy Whisper endpoint; a rarely used endpoint "
+    "gets fewer fast starts",
+    "speed: an assumption, not measured here: an RTX A4000 (Ampere) runs a T4's job in 0.7 of the time; "
+    "measure your own workflow on both and pass --serverless-speed",
+)
+
+
+@dataclass(frozen=True)
+class Serverless:
+    """A serverless GPU endpoint that scales workers with load (flex workers, scale to zero)."""
+
+    name: str = "serverless-runpod-flex-16gb"
+    usd_per_s: float = 0.00016
+    cold_start_s: float = 30.0
+    idle_s: float = 5.0
+    storage_usd_month: float = 20 * 0.07
+    #: A job's duration on the serverless GPU / its duration in the trace (the instance's GPU).
+    speed: float = 0.7
+
+    def __post_init__(self) -> None:
+        for name in ("usd_per_s", "cold_start_s", "idle_s", "storage_usd_month"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"serverless {name} must be a finite number >= 0; got {value!r}")
+        if not math.isfinite(self.speed) or not 0 < self.speed <= 100:
+            raise ValueError(f"serverless speed must be more than 0 and at most 100; got {self.speed!r}")
+
+    @property
+    def description(self) -> str:
+        return (
+            f"${self.usd_per_s:g}/s per worker, cold start {self.cold_start_s:g} s, idle {self.idle_s:g} s, "
+            f"storage ${self.storage_usd_month:.2f}/month, speed x{self.speed:g}"
+        )
+
+
+@dataclass
+class _Worker:
+    started: float
+    free_at: float
+
+
+def simulate_serverless(jobs: list[Job], endpoint: Serverless) -> Result:
+    """Replay the trace on per-second workers.
+
+    Each job takes the warm idle worker freed last, if one is still inside its idle timeout; else a new
+    worker starts (a cold start: billed, and the job waits for it). A worker bills from its start to
+    its last job's end plus the idle timeout, rounded up to the second. There is no limit on workers
+    (RunPod's max workers per endpoint is not modelled) and no queue.
+    """
+    start, end = trace_span(jobs)
+    months = (end - start) / 3600 / 730
+    workers: list[_Worker] = []
+    billed = busy = 0.0
+    spans = cold = 0
+    waits: list[float] = []
+
+    def close(worker: _Worker) -> float:
+        return math.ceil(worker.free_at + endpoint.idle_s - worker.started - 1e-9)
+
+    for job in jobs:
+        now = job.arrival
+        for worker in [w for w in workers if w.free_at + endpoint.idle_s < now]:
+            billed += close(worker)
+            workers.remove(worker)
+        warm = [w for w in workers if w.free_at <= now]
+        duration = job.duration * endpoint.speed
+        busy += duration
+        if warm:
+            worker = max(warm, key=lambda w: w.free_at)
+            worker.free_at = now + duration
+        else:
+            cold += 1
+            spans += 1
+            waits.append(endpoint.cold_start_s)
+            workers.append(_Worker(now, now + endpoint.cold_start_s + duration))
+    billed += sum(close(w) for w in workers)
+    cost = round(billed * endpoint.usd_per_s / months + endpoint.storage_usd_month, 2)
+    tail = round(endpoint.idle_s / 60, 1)
+    return Result(
+        policy=endpoint.name,
+        description=endpoint.description,
+        billed_hours=round(billed / 3600, 2),
+        cost_usd=cost,
+        cold_starts=cold,
+        waited_jobs=len(waits),
+        wait_p50_s=round(_percentile(waits, 0.50), 1),
+        wait_p95_s=round(_percentile(waits, 0.95), 1),
+        idle_hours=round(max(billed - busy, 0.0) / 3600, 2),
+        stops_under_job=0,
+        tail_p50_min=tail,
+        tail_max_min=tail,
+        usd_per_image=_per_image(cost, months, len(jobs)),
     )
 
 
 def compare(
-    jobs: list[Job], prices: Pricing, timings: Timings | None = None, policies: list[Policy] | None = None
+    jobs: list[Job],
+    prices: Pricing,
+    timings: Timings | None = None,
+    policies: list[Policy] | None = None,
+    serverless: Serverless | None = None,
 ) -> list[Result]:
-    return [simulate(jobs, p, prices, timings) for p in (policies or default_policies())]
+    """Every policy on one instance, then (if given) the serverless endpoint on the same trace."""
+    results = [simulate(jobs, p, prices, timings) for p in (policies or default_policies())]
+    if serverless is not None:
+        results.append(simulate_serverless(jobs, serverless))
+    return results
+
+
+# --- which idle_minutes: the recommendation -----------------------------------------------------------
+
+#: The idle_minutes searched by --recommend (a grid: a month replays in about half a second).
+RECOMMEND_IDLE_MINUTES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 30.0, 45.0, 60.0)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    max_wait_p95_s: float = 180.0
+    max_cold_starts_per_day: float = 6.0
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.max_wait_p95_s) or self.max_wait_p95_s <= 0:
+            raise ValueError(f"--max-wait-p95-s must be a number above 0; got {self.max_wait_p95_s!r}")
+        if not math.isfinite(self.max_cold_starts_per_day) or self.max_cold_starts_per_day < 0:
+            raise ValueError(
+                f"--max-cold-starts-per-day must be a number >= 0; got {self.max_cold_starts_per_day!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    idle_minutes: float | None  # None: no setting on the grid stays within the bounds
+    result: Result | None
+    cold_starts_per_day: float | None
+    default_idle_minutes: float
+    default: Result
+    bounds: Bounds
+
+    @property
+    def saves_usd_month(self) -> float | None:
+        return None if self.result is None else round(self.default.cost_usd - self.result.cost_usd, 2)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "idle_minutes": self.idle_minutes,
+            "usd_month": None if self.result is None else self.result.cost_usd,
+            "default_idle_minutes": self.default_idle_minutes,
+            "default_usd_month": self.default.cost_usd,
+            "saves_usd_month": self.saves_usd_month,
+            "cold_starts_per_day": self.cold_starts_per_day,
+            "wait_p95_s": None if self.result is None else self.result.wait_p95_s,
+            "max_wait_p95_s": self.bounds.max_wait_p95_s,
+            "max_cold_starts_per_day": self.bounds.max_cold_starts_per_day,
+        }
+
+
+def recommend(
+    jobs: list[Job],
+    prices: Pricing,
+    bounds: Bounds,
+    timings: Timings | None = None,
+    grid: tuple[float, ...] = RECOMMEND_IDLE_MINUTES,
+) -> Recommendation:
+    """The cheapest idle_minutes on the grid with wait p95 and cold starts a day within the bounds and
+    no stop under a job (ties: the longer idle time, fewer cold starts)."""
+    start, end = trace_span(jobs)
+    days = (end - start) / 86_400
+    default_idle = StopPolicy().idle_minutes
+    best: tuple[float, Result] | None = None
+    default: Result | None = None
+    for idle_minutes in sorted({*grid, default_idle}):
+        result = simulate(jobs, deployed_policy(idle_minutes), prices, timings)
+        if idle_minutes == default_idle:
+            default = result
+        ok = (
+            result.stops_under_job == 0
+            and result.wait_p95_s <= bounds.max_wait_p95_s
+            and result.cold_starts / days <= bounds.max_cold_starts_per_day
+        )
+        if ok and (best is None or result.cost_usd <= best[1].cost_usd):
+            best = (idle_minutes, result)
+    assert default is not None
+    if best is None:
+        return Recommendation(None, None, None, default_idle, default, bounds)
+    return Recommendation(
+        best[0], best[1], round(best[1].cold_starts / days, 2), default_idle, default, bounds
+    )
+
+
+def render_recommendation(path: str, rec: Recommendation) -> str:
+    b = rec.bounds
+    within = (
+        f"wait p95 <= {b.max_wait_p95_s:g} s, <= {b.max_cold_starts_per_day:g} cold starts a day "
+        "and no stop under a job"
+    )
+    if rec.result is None or rec.idle_minutes is None:
+        return (
+            f"{path}: no idle_minutes in {RECOMMEND_IDLE_MINUTES[0]:g}..{RECOMMEND_IDLE_MINUTES[-1]:g} "
+            f"keeps {within}; keep idle_minutes = {rec.default_idle_minutes:g} (${rec.default.cost_usd:.2f}"
+            "/month) or loosen the bounds."
+        )
+    return "\n".join(
+        [
+            f"{path}: idle_minutes = {rec.idle_minutes:g} is the cheapest setting with {within}:",
+            f"  ${rec.result.cost_usd:.2f}/month vs ${rec.default.cost_usd:.2f} with the default "
+            f"idle_minutes = {rec.default_idle_minutes:g} (saves ${rec.saves_usd_month:.2f}/month); "
+            f"{rec.cold_starts_per_day:g} cold starts a day, wait p95 {rec.result.wait_p95_s:g} s, "
+            f"billed tail p50 {rec.result.tail_p50_min} min.",
+            "  terraform.tfvars:",
+            f"    idle_minutes = {rec.idle_minutes:g}",
+        ]
+    )
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
 
 
 def render(path: str, jobs: list[Job], prices: Pricing, results: list[Result]) -> str:
@@ -605,19 +870,21 @@ def render(path: str, jobs: list[Job], prices: Pricing, results: list[Result]) -
     out = [
         f"{path}: {len(jobs):,} jobs, {busy:.1f} GPU hours of work over {days:.0f} days "
         f"({_dt(start):%Y-%m-%d} to {_dt(end):%Y-%m-%d}); {prices.label}",
-        f"{'policy':<22} {'billed h':>9} {'USD/month':>10} {'cold starts':>11} {'waited':>7} "
-        f"{'wait p50 s':>10} {'wait p95 s':>10} {'idle h':>8} {'stops under job':>15}",
+        f"{'policy':<27} {'billed h':>9} {'USD/month':>10} {'cold starts':>11} {'waited':>7} "
+        f"{'wait p50 s':>10} {'wait p95 s':>10} {'idle h':>8} {'stops under job':>15} "
+        f"{'tail p50 min':>12} {'tail max min':>12} {'USD/image':>9}",
     ]
     for r in results:
         out.append(
-            f"{r.policy:<22} {r.billed_hours:>9.1f} {r.cost_usd:>10.2f} {r.cold_starts:>11} "
+            f"{r.policy:<27} {r.billed_hours:>9.1f} {r.cost_usd:>10.2f} {r.cold_starts:>11} "
             f"{r.waited_jobs:>7} {r.wait_p50_s:>10.1f} {r.wait_p95_s:>10.1f} {r.idle_hours:>8.1f} "
-            f"{r.stops_under_job:>15}"
+            f"{r.stops_under_job:>15} {_cell(r.tail_p50_min, '.1f'):>12} {_cell(r.tail_max_min, '.1f'):>12} "
+            f"{_cell(r.usd_per_image, '.3f'):>9}"
         )
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m autostop.simulate",
         description="Replay a job trace through stop policies and compare hours, dollars and waits.",
@@ -625,7 +892,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trace", action="append", required=True, help="CSV 'timestamp,duration_s' (repeatable)"
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON list (one trace only)")
+    parser.add_argument("--json", action="store_true", help="print JSON (one trace only)")
     parser.add_argument("--instance-type", default="g4dn.xlarge")
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--market", choices=("on-demand", "spot"), default="on-demand")
@@ -634,11 +901,47 @@ def main(argv: list[str] | None = None) -> int:
         "--job-cpu-pct", type=float, help=f"CPU while a job renders (default {Timings.job_cpu_pct})"
     )
     parser.add_argument("--boot-seconds", type=float, help="start request to ComfyUI ready (default 90)")
+    sv = parser.add_argument_group("the serverless row (defaults: RunPod flex 16 GB, see the README)")
+    sv.add_argument("--serverless-usd-per-s", type=float, default=Serverless.usd_per_s)
+    sv.add_argument("--serverless-cold-start-s", type=float, default=Serverless.cold_start_s)
+    sv.add_argument("--serverless-idle-s", type=float, default=Serverless.idle_s, help="idle timeout")
+    sv.add_argument(
+        "--serverless-storage-usd",
+        type=float,
+        default=Serverless.storage_usd_month,
+        help="USD a month for the models' network volume (default 20 GB x $0.07)",
+    )
+    sv.add_argument(
+        "--serverless-speed",
+        type=float,
+        default=Serverless.speed,
+        help="job duration there / in the trace (default 0.7)",
+    )
+    rec = parser.add_argument_group("--recommend: the cheapest idle_minutes within bounds")
+    rec.add_argument("--recommend", action="store_true", help="search idle_minutes 1..60 per trace")
+    rec.add_argument("--max-wait-p95-s", type=float, default=Bounds.max_wait_p95_s)
+    rec.add_argument("--max-cold-starts-per-day", type=float, default=Bounds.max_cold_starts_per_day)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.json and len(args.trace) != 1:
         parser.error("--json takes exactly one --trace")
     from autostop.pricing import PriceFileError, PriceUnknown
 
+    try:
+        serverless = Serverless(
+            usd_per_s=args.serverless_usd_per_s,
+            cold_start_s=args.serverless_cold_start_s,
+            idle_s=args.serverless_idle_s,
+            storage_usd_month=args.serverless_storage_usd,
+            speed=args.serverless_speed,
+        )
+        bounds = Bounds(args.max_wait_p95_s, args.max_cold_starts_per_day)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         prices = pricing_for(args.instance_type, args.region, args.market, args.prices)
     except (PriceUnknown, PriceFileError) as exc:
@@ -658,15 +961,31 @@ def main(argv: list[str] | None = None) -> int:
         except TraceError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        results = compare(jobs, prices, timings)
+        if args.recommend:
+            found = recommend(jobs, prices, bounds, timings)
+            if args.json:
+                print(json.dumps(found.as_json()))
+                return 0
+            blocks.append(render_recommendation(path, found))
+            continue
+        results = compare(jobs, prices, timings, serverless=serverless)
         if args.json:
             print(json.dumps([r.as_json() for r in results]))
             return 0
         blocks.append(render(path, jobs, prices, results))
     print("\n\n".join(blocks))
+    if args.recommend:
+        print(
+            f"\nSearched idle_minutes {', '.join(f'{m:g}' for m in RECOMMEND_IDLE_MINUTES)} "
+            f"on {prices.label}; "
+            "the market is not searched (spot interruptions are not modelled)."
+        )
+        return 0
     print(
         "\nbilled h and idle h (billed, no job on the GPU) cover the trace; USD/month is the whole bill "
-        "scaled to 730 h.\nwaited: jobs that waited for a boot; stops under job: jobs lost to a stop."
+        "scaled to 730 h.\nwaited: jobs that waited for a boot; stops under job: jobs lost to a stop; "
+        "tail: minutes billed after the last job\nor start request, per stop; USD/image: the trace's USD / "
+        f"jobs completed.\n{serverless.name}: {serverless.description} (sources: README)."
     )
     return 0
 

@@ -73,6 +73,28 @@ def test_fixed_and_per_hour_parts_rebuild_the_bill() -> None:
     assert 12 < fixed < 15  # 100 GB gp3, alarms, dashboard, KMS key, re-checks
 
 
+def test_the_stopped_month_before_and_after_cloudwatchs_free_allowance() -> None:
+    before, after = cost.stopped_month_usd(BOOK, "us-east-1")
+    assert before == round(fixed_monthly_usd(BOOK, "us-east-1"), 2)
+    # 10 metric alarms x $0.10 and 1 dashboard x $3 are free; the composite alarm ($0.50), the disk
+    # ($8), the KMS key ($1) are not; Lambda's re-checks (8,760 calls) were a few cents.
+    assert before - after == pytest.approx(1.00 + 3.00, abs=0.05)
+    assert after == pytest.approx(8.00 + 0.50 + 1.00, abs=0.15)
+    # The allowance is 10 alarm metrics and 3 dashboards, not everything.
+    more = Assumptions(metric_alarms=14, dashboards=5)
+    more_before, more_after = cost.stopped_month_usd(BOOK, "us-east-1", more)
+    assert more_before - before == pytest.approx(4 * 0.10 + 4 * 3.00, abs=0.01)
+    assert more_after - after == pytest.approx(4 * 0.10 + 2 * 3.00, abs=0.01)
+
+
+def test_the_text_output_shows_the_stopped_month_both_ways(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cost.main(["--hours-per-day", "4"]) == 0
+    before, after = cost.stopped_month_usd(BOOK, "us-east-1")
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Stopped month"))
+    assert f"${before:.2f} before the free tier" in line
+    assert f"${after:.2f} with the always-free allowances" in line
+
+
 @pytest.mark.parametrize(
     ("hours", "days", "message"),
     [(25, 30, "hours per day"), (-1, 30, "hours per day"), (4, 0, "days"), (4, 32, "days")],
@@ -98,7 +120,10 @@ def test_json_is_one_object_with_total_and_items(capsys: pytest.CaptureFixture[s
     )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"total_usd", "items"}
+    assert set(data) == {"total_usd", "items", "stopped_month_usd"}
+    assert data["stopped_month_usd"] == dict(
+        zip(("before_free_tier", "free_tier"), cost.stopped_month_usd(BOOK, "us-east-1"), strict=True)
+    )
     assert set(data["items"]) == {"compute", "storage", "public_ip", "monitoring", "control_plane"}
     assert data["total_usd"] == pytest.approx(sum(data["items"].values()), abs=0.01)
     assert data["items"]["compute"] == pytest.approx(120 * 0.526, abs=0.01)

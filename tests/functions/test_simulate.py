@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,17 @@ import pytest
 
 from autostop import idle, simulate
 from autostop.idle import StopPolicy
-from autostop.simulate import Autostop, CpuAlarm, Job, Pricing, Timings, TraceError, load_trace
+from autostop.simulate import (
+    Autostop,
+    Bounds,
+    CpuAlarm,
+    Job,
+    Pricing,
+    Serverless,
+    Timings,
+    TraceError,
+    load_trace,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACES = sorted((ROOT / "examples" / "traces").glob("*.csv"))
@@ -30,8 +41,14 @@ def test_the_sample_traces_exist() -> None:
 
 @pytest.mark.parametrize("trace", TRACES, ids=lambda p: p.stem)
 def test_this_projects_policies_never_stop_under_a_job(trace: Path) -> None:
-    results = {r.policy: r for r in simulate.compare(load_trace(trace), PRICES)}
-    assert set(results) == {"always-on", "cloudwatch-cpu-alarm", "autostop-default", "autostop-aggressive"}
+    results = {r.policy: r for r in simulate.compare(load_trace(trace), PRICES, serverless=Serverless())}
+    assert set(results) == {
+        "always-on",
+        "cloudwatch-cpu-alarm",
+        "autostop-default",
+        "autostop-aggressive",
+        "serverless-runpod-flex-16gb",
+    }
     assert results["autostop-default"].stops_under_job == 0
     assert results["autostop-aggressive"].stops_under_job == 0
     assert results["always-on"].cold_starts == 0
@@ -140,6 +157,7 @@ def test_json_lists_exactly_the_promised_keys(capsys: pytest.CaptureFixture[str]
         "cloudwatch-cpu-alarm",
         "autostop-default",
         "autostop-aggressive",
+        "serverless-runpod-flex-16gb",
     ]
     for entry in data:
         assert set(entry) == set(simulate.JSON_KEYS)
@@ -195,3 +213,169 @@ def test_the_sample_traces_are_reproducible(tmp_path: Path) -> None:
     assert make_traces.main(["--out", str(tmp_path)]) == 0
     for trace in TRACES:
         assert (tmp_path / trace.name).read_text() == trace.read_text()
+
+
+# --- the billed tail and the cost per image -----------------------------------------------------------
+
+
+def _tick_after(seconds: float) -> float:
+    """The stop function's next 5-minute re-check strictly after ``seconds``."""
+    return 300 * (seconds // 300 + 1)
+
+
+def test_the_billed_tail_is_from_the_last_job_to_the_stop() -> None:
+    # running at +30 s, ComfyUI ready at +90 s, the job 90..150 s, idle 10 min, stop at the next re-check
+    result = simulate.simulate(jobs((0, 60)), DEFAULT, PRICES)
+    tail_min = (_tick_after(T0 + 150 + 600) - (T0 + 150)) / 60
+    assert result.tail_p50_min == result.tail_max_min == round(tail_min, 1)
+    assert 10 <= tail_min <= 15  # idle 10 min, then at most one 5-minute re-check
+
+
+def test_tails_per_gap_give_the_median_and_the_maximum() -> None:
+    result = simulate.simulate(jobs((0, 30), (3600, 30)), DEFAULT, PRICES)
+    assert result.cold_starts == 2
+    first = _tick_after(T0 + 120 + 600) - (T0 + 120)
+    second = _tick_after(T0 + 3720 + 600) - (T0 + 3720)
+    assert result.tail_p50_min == round((first + second) / 2 / 60, 1)
+    assert result.tail_max_min == round(max(first, second) / 60, 1)
+
+
+def test_a_stop_under_a_job_has_no_tail_and_never_stopping_has_none() -> None:
+    alarm = simulate.simulate(jobs((0, 45 * 60)), CpuAlarm(), PRICES)
+    assert alarm.stops_under_job == 1
+    assert alarm.tail_p50_min == alarm.tail_max_min == 0.0
+    assert alarm.usd_per_image is None  # nothing finished
+    on = simulate.simulate(jobs((0, 60)), simulate.AlwaysOn(), PRICES)
+    assert on.tail_p50_min is None
+    assert on.tail_max_min is None
+
+
+def test_usd_per_image_is_the_traces_dollars_over_the_jobs_completed() -> None:
+    on = simulate.simulate(jobs((0, 60), (600, 60)), simulate.AlwaysOn(), PRICES)
+    # one day at $1/h = $24 for the trace (USD/month 730), two images
+    assert on.cost_usd == 730.0
+    assert on.usd_per_image == 12.0
+
+
+# --- the serverless row ----------------------------------------------------------------------------
+
+ENDPOINT = Serverless(usd_per_s=0.001, cold_start_s=30.0, idle_s=5.0, storage_usd_month=2.0, speed=0.5)
+
+
+def test_one_serverless_job_bills_cold_start_work_and_idle_timeout() -> None:
+    result = simulate.simulate_serverless(jobs((0, 60)), ENDPOINT)
+    billed_s = 30 + 60 * 0.5 + 5  # cold start, the job at twice the speed, the idle timeout
+    month = 730 / 24  # the trace is one day
+    assert result.billed_hours == round(billed_s / 3600, 2)
+    assert result.cost_usd == round(billed_s * 0.001 * month + 2.0, 2)
+    assert result.cold_starts == 1
+    assert result.wait_p50_s == result.wait_p95_s == 30.0
+    assert result.tail_p50_min == result.tail_max_min == round(5 / 60, 1)
+    assert result.stops_under_job == 0
+    assert result.usd_per_image == round(result.cost_usd / month, 4)
+
+
+def test_serverless_seconds_are_rounded_up_per_worker() -> None:
+    endpoint = Serverless(usd_per_s=1.0, cold_start_s=0.5, idle_s=0.2, storage_usd_month=0.0, speed=1.0)
+    result = simulate.simulate_serverless(jobs((0, 10.1)), endpoint)
+    assert result.cost_usd == round(11 * 730 / 24, 2)  # 10.8 s billed as 11
+
+
+def test_serverless_workers_scale_with_load_and_expire_after_the_idle_timeout() -> None:
+    endpoint = Serverless(usd_per_s=1.0, cold_start_s=30.0, idle_s=5.0, storage_usd_month=0.0, speed=1.0)
+    # job 1: worker A 0..130 (+5 idle); job 2 at 10 s: A busy -> worker B 10..140 (+5 idle);
+    # job 3 at 142 s: A expired at 135, B is warm (free at 140, idle until 145) -> no cold start
+    warm = simulate.simulate_serverless(jobs((0, 100), (10, 100), (142, 10)), endpoint)
+    assert warm.cold_starts == 2
+    assert warm.cost_usd == round((135 + (142 + 10 + 5 - 10)) * 730 / 24, 2)
+    # at 146 s both have stopped: a third cold start
+    cold = simulate.simulate_serverless(jobs((0, 100), (10, 100), (146, 10)), endpoint)
+    assert cold.cold_starts == 3
+    assert cold.wait_p95_s == 30.0
+
+
+@pytest.mark.parametrize(
+    "change", [{"usd_per_s": -1.0}, {"idle_s": math.inf}, {"speed": 0.0}, {"cold_start_s": math.nan}]
+)
+def test_bad_serverless_figures_are_refused(change: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="serverless"):
+        Serverless(**change)  # type: ignore[arg-type]
+
+
+def test_serverless_flags_reach_the_row(capsys: pytest.CaptureFixture[str]) -> None:
+    hobby = str(ROOT / "examples/traces/hobby.csv")
+    assert simulate.main(["--trace", hobby, "--json"]) == 0
+    base = json.loads(capsys.readouterr().out)[-1]
+    args = ["--serverless-usd-per-s", "0.00032", "--serverless-storage-usd", "0"]
+    assert simulate.main(["--trace", hobby, "--json", *args]) == 0
+    doubled = json.loads(capsys.readouterr().out)[-1]
+    assert doubled["policy"] == "serverless-runpod-flex-16gb"
+    assert doubled["cost_usd"] == pytest.approx(2 * (base["cost_usd"] - 1.40), abs=0.02)
+    with pytest.raises(SystemExit):
+        simulate.main(["--trace", hobby, "--serverless-speed", "0"])
+
+
+# --- --recommend -----------------------------------------------------------------------------------
+
+EVERY_20_MIN = jobs(*((n * 1200.0, 60.0) for n in range(12)))
+
+
+def test_recommend_takes_the_cheapest_idle_time_within_the_bounds() -> None:
+    # Idle 5 or 10 min stops between jobs 20 minutes apart: 12 cold starts; 30 min keeps it up: 1.
+    tight = simulate.recommend(EVERY_20_MIN, PRICES, Bounds(max_cold_starts_per_day=2), grid=(5.0, 30.0))
+    assert tight.idle_minutes == 30.0
+    assert tight.result is not None
+    assert tight.result.cold_starts == 1
+    assert tight.cold_starts_per_day == 1.0
+    assert tight.default.cold_starts == 12  # the default (10 min) is always simulated
+    assert tight.saves_usd_month == round(tight.default.cost_usd - tight.result.cost_usd, 2)
+    assert tight.saves_usd_month < 0  # the bound costs money here, and the figure says so
+    loose = simulate.recommend(EVERY_20_MIN, PRICES, Bounds(max_cold_starts_per_day=100), grid=(5.0, 30.0))
+    assert loose.idle_minutes == 5.0
+    assert loose.saves_usd_month is not None
+    assert loose.saves_usd_month > 0
+
+
+def test_recommend_says_when_nothing_fits() -> None:
+    none = simulate.recommend(EVERY_20_MIN, PRICES, Bounds(max_wait_p95_s=10), grid=(5.0, 30.0))
+    assert none.idle_minutes is None
+    assert none.saves_usd_month is None
+    text = simulate.render_recommendation("t.csv", none)
+    assert "no idle_minutes" in text
+    assert "idle_minutes = 10" in text
+
+
+def test_recommend_never_picks_a_setting_that_stops_under_a_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = simulate.simulate
+
+    def lossy(jobs: list[Job], policy: simulate.Policy, prices: Pricing, timings: object = None) -> object:
+        result = real(jobs, policy, prices)
+        if policy.name == "autostop-idle-5":  # the cheapest, but pretend it lost a job
+            from dataclasses import replace
+
+            return replace(result, stops_under_job=1)
+        return result
+
+    monkeypatch.setattr(simulate, "simulate", lossy)
+    found = simulate.recommend(EVERY_20_MIN, PRICES, Bounds(max_cold_starts_per_day=100), grid=(5.0, 30.0))
+    assert found.idle_minutes == 10.0
+
+
+@pytest.mark.parametrize("flag", [["--max-wait-p95-s", "0"], ["--max-cold-starts-per-day", "-1"]])
+def test_bad_bounds_are_refused(flag: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        simulate.main(["--trace", str(TRACES[0]), "--recommend", *flag])
+
+
+def test_recommend_prints_the_tfvars_line(capsys: pytest.CaptureFixture[str]) -> None:
+    hobby = str(ROOT / "examples/traces/hobby.csv")
+    assert simulate.main(["--trace", hobby, "--recommend", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["default_idle_minutes"] == 10.0
+    assert data["saves_usd_month"] == pytest.approx(data["default_usd_month"] - data["usd_month"], abs=0.01)
+    assert data["cold_starts_per_day"] <= 6
+    assert data["wait_p95_s"] <= 180
+    assert simulate.main(["--trace", hobby, "--recommend"]) == 0
+    out = capsys.readouterr().out
+    assert f"    idle_minutes = {data['idle_minutes']:g}\n" in out
+    assert "market is not searched" in out
