@@ -6,12 +6,14 @@
 3. drives two request cycles (demo/driver.py): the real Lambda handlers from build/functions.zip,
    the real agent, a stand-in ComfyUI (or yours: COMFYUI_URL=http://host:8188);
 4. lets `terraform test` destroy the stack, stops every process it started (also on Ctrl-C or
-   failure) and prints the timeline's summary.
+   failure) and prints the timeline's summary. A failure is printed when it happens; the teardown
+   follows and its own line says whether the destroy succeeded.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -119,6 +121,29 @@ def unpack(package: Path, into: Path) -> Path:
     return into
 
 
+def fail(timeline: Timeline, exc: DemoError) -> None:
+    timeline.event("demo", "FAILED", str(exc).splitlines()[0])
+    print(str(exc), file=sys.stderr)
+
+
+def teardown(stack: Stack, timeline: Timeline) -> bool:
+    """Let `terraform test` destroy the stack and say whether it did (also after a failure)."""
+    stack.release()
+    with contextlib.suppress(DemoError):  # close() then cancels it; the line after says so
+        timeline.wait("terraform destroy", stack.finished, timeout=600)
+    stack.close()
+    if stack.process.returncode == 0:
+        timeline.event("terraform destroy", "destroyed", "every resource removed from the emulator")
+        return True
+    timeline.event(
+        "terraform destroy",
+        "FAILED",
+        f"terraform test exited {stack.process.returncode}; see {stack.log.relative_to(ROOT)}",
+    )
+    print(stack.tail(), file=sys.stderr)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events-file", type=Path, help="also write the timeline as JSON here")
@@ -140,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     pids: list[int] = []
     stack: Stack | None = None
     machine: Machine | None = None
+    failed = False
     code = 1
     try:
         package = unpack(ROOT / "build" / "functions.zip", state_dir / "lambda")
@@ -163,22 +189,19 @@ def main(argv: list[str] | None = None) -> int:
                 comfyui = os.environ.get("COMFYUI_URL")
                 machine = Machine(deployment, aws_env, state_dir, comfyui, args.job_seconds)
                 result = run_scenario(deployment, lambdas, machine, timeline)
-                machine.shutdown()
-                stack.release()
-                timeline.wait("terraform destroy", stack.finished, timeout=600)
-                if stack.process.returncode != 0:
-                    raise DemoError(f"terraform test failed:\n{stack.tail()}")
-                timeline.event("terraform destroy", "destroyed", "every resource removed from the emulator")
+            except DemoError as exc:
+                failed = True
+                fail(timeline, exc)  # now, with its own time; the teardown follows
             finally:
                 # Inside the server's block: terraform must destroy while the emulator still answers.
                 if machine is not None:
                     machine.shutdown()
                 if stack is not None:
-                    stack.close()
-        code = 0
+                    destroyed = teardown(stack, timeline)
+                    failed = failed or not destroyed
+        code = 1 if failed else 0
     except DemoError as exc:
-        timeline.event("demo", "FAILED", str(exc).splitlines()[0])
-        print(str(exc), file=sys.stderr)
+        fail(timeline, exc)
     except KeyboardInterrupt:
         timeline.event("demo", "interrupted", "everything it started is stopped")
         code = 130

@@ -270,6 +270,15 @@ def over_cap_reason(result: CapCheck) -> str:
     return f"month-to-date estimate {spend} reached the hard cap of ${result.cap_usd or 0:.2f}"
 
 
+#: What to do about BudgetExceeded: the one wording of the advice (the client's hint, the n8n
+#: workflows' "Explain failure" hint and examples/n8n/README.md; tests assert they are equal).
+#: A tripped cap stays tripped across months, so waiting does not help.
+BUDGET_EXCEEDED_ADVICE = (
+    "the hard spend cap is tripped and refuses every start, this month and after, until the owner "
+    "resets it with `make reset-cap` (`make reset-cap EXTRA_USD=20` allows $20 more this month)"
+)
+
+
 def guard_start(config: Config, now: datetime, instance: Instance) -> None:
     """Start: refuse (BudgetExceeded, nothing changed) while tripped; trip when the estimate passed it."""
     from autostop.errors import RequestError

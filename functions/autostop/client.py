@@ -38,6 +38,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from autostop.cap import BUDGET_EXCEEDED_ADVICE
 from autostop.clock import Clock, SystemClock
 
 DEFAULT_NAME = "gpu-autostop"
@@ -60,8 +61,9 @@ HINTS = {
     "NoCapacity": "AWS has no GPU capacity in the zone right now; try again later "
     "(or set fallback_instance_types in Terraform).",
     "InstanceStopping": "the instance is still stopping; try again shortly.",
-    "BudgetExceeded": "the monthly budget guard refuses to start the instance; "
-    "raise the budget in Terraform or wait for the next month.",
+    "SpotInterrupted": "AWS will not start the Spot Instance now (interrupted: only EC2 restarts it "
+    "when Spot capacity returns); try again later.",
+    "BudgetExceeded": BUDGET_EXCEEDED_ADVICE + ".",
     "InstanceGone": "the instance was terminated; redeploy with `make deploy`.",
     "InstanceStopped": "the instance stopped while we waited for it; run the command again.",
     "ControlPlaneError": "check your AWS credentials, region and --name (the Terraform output `n8n`).",

@@ -26,6 +26,8 @@ POLL_SECONDS = 5.0
 STOPPING_WAIT_LIMIT_S = 120.0
 RETRY_AFTER_STOPPING_S = 30
 RETRY_AFTER_NO_CAPACITY_S = 300
+#: After SpotInterrupted: EC2 restarts an interrupted Spot Instance itself when capacity returns.
+RETRY_AFTER_SPOT_S = 300
 RETRY_AFTER_WAIT_S = 15
 GONE_STATES = ("shutting-down", "terminated")
 
@@ -92,11 +94,22 @@ def _gone(config: Config, state: str) -> RequestError:
 
 
 def _start_with_fallback(config: Config, instance: ec2.Instance, outcome: Outcome) -> None:
-    """StartInstances; on a capacity error switch to the next type (while stopped) and retry."""
-    candidates = [config.instance_type or instance.instance_type]
-    for candidate in (instance.instance_type, *config.fallback_instance_types):
-        if candidate and candidate not in candidates:
-            candidates.append(candidate)
+    """StartInstances; on a capacity error switch to the next type (while stopped) and retry.
+
+    A Spot Instance is never resized: "While a Spot Instance is stopped, you can modify some of its
+    instance attributes, but not the instance type" (EC2 user guide, "Behavior of Spot Instance
+    interruptions", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/interruption-behavior.html).
+    It starts as it is, and a capacity error is a NoCapacity answer straight away.
+    """
+    if instance.is_spot:
+        candidates = [instance.instance_type]
+        declared = instance.instance_type
+    else:
+        candidates = [config.instance_type or instance.instance_type]
+        for candidate in (instance.instance_type, *config.fallback_instance_types):
+            if candidate and candidate not in candidates:
+                candidates.append(candidate)
+        declared = candidates[0]
     current = instance.instance_type
     short: list[str] = []
     for candidate in candidates:
@@ -115,17 +128,32 @@ def _start_with_fallback(config: Config, instance: ec2.Instance, outcome: Outcom
                 outcome.instance_type = current
                 outcome.reason = "started by a concurrent request"
                 return
+            if code == ec2.SPOT_START_REFUSED:
+                raise RequestError(
+                    "SpotInterrupted",
+                    "AWS refuses to start this Spot Instance now: it was interrupted and only EC2 "
+                    "restarts it once Spot capacity returns (or its Spot request is still settling "
+                    f"after a stop); try again in {RETRY_AFTER_SPOT_S // 60} minutes",
+                    instance_id=config.instance_id,
+                    state="stopped",
+                    retry_after_s=RETRY_AFTER_SPOT_S,
+                ) from None
             raise
         outcome.started = True
         outcome.instance_type = candidate
         outcome.extra["capacity_short"] = short
+        if instance.is_spot and config.instance_type and config.instance_type != candidate:
+            outcome.reason = (
+                f"started as {candidate}: a Spot Instance keeps its type, INSTANCE_TYPE "
+                f"{config.instance_type} is not applied"
+            )
         return
-    declared = candidates[0]
     if current != declared:
         ec2.set_instance_type(config.instance_id, declared)
+    spot_note = " (a Spot Instance keeps its type: no fallback types)" if instance.is_spot else ""
     raise RequestError(
         "NoCapacity",
-        f"AWS has no capacity for {', '.join(short)} in this zone right now; "
+        f"AWS has no capacity for {', '.join(short)} in this zone right now{spot_note}; "
         f"try again in {RETRY_AFTER_NO_CAPACITY_S // 60} minutes",
         instance_id=config.instance_id,
         state="stopped",

@@ -65,8 +65,8 @@ class Assumptions:
     function_seconds: float = 0.5
     #: start/status calls from n8n per running hour (a start per prompt, status polls while booting).
     calls_per_running_hour: float = 30.0
-    #: The weekly report asks Cost Explorer twice a week.
-    cost_explorer_requests: float = 2 * 52 / 12
+    #: The weekly report asks Cost Explorer three times a week (month and week without credits, the credits).
+    cost_explorer_requests: float = 3 * 52 / 12
     log_gb: float = 0.05
     #: Apply the always-free allowances (10 metrics, 10 alarms, 3 dashboards, Lambda's 1M requests
     #: and 400,000 GB-s) as if nothing else in the account used them.

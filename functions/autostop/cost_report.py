@@ -2,7 +2,10 @@
 
 Cost Explorer gives month-to-date and last-7-days cost, filtered by the project's
 cost-allocation tag (``COST_TAG_KEY``/``COST_TAG_VALUE``, once the owner activated the
-tag in the Billing console) or else by the EC2 services of the whole account. The
+tag in the Billing console) or else by the EC2 services of the whole account. UnblendedCost
+nets credits and refunds into the figures (a promotional credit makes a busy month read $0),
+so the cost queries exclude the charge types (dimension RECORD_TYPE) ``Credit`` and
+``Refund``, and a third query reports them on their own line. The
 usage ledger gives running hours, starts and images; with those come the cost per
 image, the budgets' status and the hard cap's. When Cost Explorer cannot answer
 (access denied, data unavailable, not enabled) the report still goes out with the
@@ -26,14 +29,22 @@ from autostop.ledger import read as read_ledger
 
 EC2_SERVICES = ("Amazon Elastic Compute Cloud - Compute", "EC2 - Other")
 METRIC = "UnblendedCost"
+#: RECORD_TYPE is Cost Explorer's "charge type" dimension ("The different types of charges such as
+#: Reserved Instance (RI) fees, usage costs, tax refunds, and credits": API reference,
+#: GetDimensionValues); filters combine with And/Not ("You can use multiple Expression types and the
+#: logical operators AND/OR/NOT": API reference, Expression,
+#: https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_Expression.html).
+CREDIT_RECORD_TYPES = ("Credit", "Refund")
+_CREDITS = {"Dimensions": {"Key": "RECORD_TYPE", "Values": list(CREDIT_RECORD_TYPES)}}
 
 
 @dataclass(frozen=True)
 class CostExplorerFigures:
-    month_to_date_usd: float
-    last_7_days_usd: float
+    month_to_date_usd: float  # without credits and refunds
+    last_7_days_usd: float  # without credits and refunds
     scope: str
     estimated: bool
+    credits_month_usd: float = 0.0  # credits and refunds this month (negative amounts)
 
 
 @dataclass
@@ -104,31 +115,30 @@ def _sum(response: dict[str, Any]) -> tuple[float, bool]:
 
 
 def query_cost_explorer(config: Config, now: datetime) -> CostExplorerFigures:
-    """Month to date and the last 7 full days (two requests, $0.01 each)."""
+    """Month to date and the last 7 full days without credits, then the month's credits and refunds
+    on their own (three requests, $0.01 each; on the 1st of the month only the week)."""
     client = aws.client("ce")
     first, today, week_start, week_end = _days(now)
-    filt, scope = _filter(config)
-    if first == today:  # the 1st of the month: nothing billed yet this month
-        month_total, month_estimated = 0.0, False
-    else:
-        month_total, month_estimated = _sum(
-            client.get_cost_and_usage(
-                TimePeriod={"Start": first, "End": today},
-                Granularity="MONTHLY",
-                Metrics=[METRIC],
-                Filter=filt,
-            )
-        )
-    week_total, week_estimated = _sum(
-        client.get_cost_and_usage(
-            TimePeriod={"Start": week_start, "End": week_end},
-            Granularity="DAILY",
-            Metrics=[METRIC],
-            Filter=filt,
-        )
+    scope_filter, scope = _filter(config)
+    costs = {"And": [scope_filter, {"Not": _CREDITS}]}
+    month = {"TimePeriod": {"Start": first, "End": today}, "Granularity": "MONTHLY", "Metrics": [METRIC]}
+    week = {"TimePeriod": {"Start": week_start, "End": week_end}, "Granularity": "DAILY", "Metrics": [METRIC]}
+    new_month = first == today  # the 1st of the month: nothing billed yet this month
+    month_total, month_estimated = (
+        (0.0, False) if new_month else _sum(client.get_cost_and_usage(**month, Filter=costs))
+    )
+    week_total, week_estimated = _sum(client.get_cost_and_usage(**week, Filter=costs))
+    credits_total = (
+        0.0
+        if new_month
+        else _sum(client.get_cost_and_usage(**month, Filter={"And": [scope_filter, _CREDITS]}))[0]
     )
     return CostExplorerFigures(
-        round(month_total, 2), round(week_total, 2), scope, month_estimated or week_estimated
+        round(month_total, 2),
+        round(week_total, 2),
+        scope,
+        month_estimated or week_estimated,
+        credits_month_usd=round(credits_total, 2),
     )
 
 
@@ -190,6 +200,11 @@ def _usd(value: float | None) -> str:
     return "unknown" if value is None else f"${value:,.2f}"
 
 
+def _signed_usd(value: float) -> str:
+    """Credits are negative amounts in Cost Explorer: -$12.50, not $-12.50."""
+    return ("-" if value < 0 else "") + f"${abs(value):,.2f}"
+
+
 def _wrap(line: str, width: int = 78) -> str:
     """Plain-text mail: wrap long lines, continuation lines indented under the text."""
     if len(line) <= width:
@@ -216,6 +231,8 @@ def render(config: Config, report: Report) -> tuple[str, str]:
         lines += [
             f"  Month to date ({first} to {today}, excl.):  {_usd(r.explorer.month_to_date_usd)}",
             f"  Last 7 days ({week_start} to {today}, excl.): {_usd(r.explorer.last_7_days_usd)}",
+            f"  Credits and refunds this month: {_signed_usd(r.explorer.credits_month_usd)} "
+            "(not netted above)",
             f"  Scope: {r.explorer.scope}.",
         ]
         if r.explorer.estimated:
@@ -297,6 +314,7 @@ def run(config: Config, now: datetime, *, send: bool = True) -> dict[str, Any]:
         "cost_explorer_error": report.explorer_error,
         "month_to_date_usd": report.explorer.month_to_date_usd if report.explorer else None,
         "last_7_days_usd": report.explorer.last_7_days_usd if report.explorer else None,
+        "credits_month_usd": report.explorer.credits_month_usd if report.explorer else None,
         "own_estimate_usd": report.own_estimate_usd,
         "running_hours_month": round(report.month_hours, 2),
         "starts_month": report.month_starts,

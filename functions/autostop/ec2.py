@@ -12,6 +12,14 @@ from autostop.errors import RequestError
 
 #: StartInstances errors that mean "this type has no capacity here now": try the next type.
 CAPACITY_ERRORS = frozenset({"InsufficientInstanceCapacity", "Unsupported"})
+#: StartInstances refusing a stopped Spot Instance whose Spot request is not in a state that lets us
+#: start it. EC2 user guide, "Behavior of Spot Instance interruptions": "Only Amazon EC2 can restart
+#: an interrupted stopped Spot Instance" (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/
+#: interruption-behavior.html); the API answers "An error occurred (IncorrectSpotRequestState) when
+#: calling the StartInstances operation: Only Amazon EC2 can restart an interrupted stopped Spot
+#: Instance." It also answers so for a while after our own stop, until the persistent request has
+#: moved from marked-for-stop to disabled (hashicorp/terraform-provider-aws#33399). Both pass: retry.
+SPOT_START_REFUSED = "IncorrectSpotRequestState"
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,10 @@ class Instance:
     launch_time: datetime | None
     public_ip: str | None
     lifecycle: str  # "on-demand" or "spot"
+
+    @property
+    def is_spot(self) -> bool:
+        return self.lifecycle == "spot"
 
 
 def error_code(exc: ClientError) -> str:
@@ -66,5 +78,5 @@ def stop(instance_id: str) -> None:
 
 
 def set_instance_type(instance_id: str, instance_type: str) -> None:
-    """Change the type of a stopped instance."""
+    """Change the type of a stopped on-demand instance (never a Spot Instance: see control)."""
     aws.client("ec2").modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": instance_type})

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from autostop import client, events
+from autostop import cap, client, events
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -452,17 +452,80 @@ def test_default_graph_is_the_packaged_one(name: str) -> None:
     assert json.loads(match.group(1)) == client.default_graph()
 
 
+def hints_block(code: str) -> str:
+    start = code.index("const HINTS = {")
+    return code[start : code.index("\n};", start)]
+
+
+def workflow_hints(name: str, node: str = "Explain failure") -> dict[str, str]:
+    """The HINTS object of a Code node, code -> text (each entry is one quoted JS string)."""
+    found = re.findall(
+        r"^  (\w+): (?:'([^']*)'|\"((?:[^\"\\]|\\.)*)\"),$", hints_block(code_of(load(name), node)), re.M
+    )
+    return {key: single or json.loads(f'"{double}"') for key, single, double in found}
+
+
+#: Error codes of the start function (RequestError in functions/autostop) that n8n passes on.
+CONTROL_PLANE = {"NoCapacity", "InstanceStopping", "SpotInterrupted", "InstanceGone", "BudgetExceeded"}
+
+
 def test_error_codes_have_hints_in_the_workflow_and_the_client() -> None:
-    code = code_of(load(FILES[0]), "Explain failure")
-    block = code[code.index("const HINTS") :]
-    hints = set(re.findall(r"^  (\w+): ", block[: block.index("\n};")], re.M))
+    hints = set(workflow_hints(FILES[0]))
     used = set()
     for name in FILES:
         for node in of_type(load(name), "code"):
             used |= set(re.findall(r"code: '(\w+)'", node["parameters"]["jsCode"]))
-    control_plane = {"NoCapacity", "InstanceStopping", "InstanceGone", "BudgetExceeded"}
-    assert used | control_plane <= hints
+    assert used | CONTROL_PLANE <= hints
     assert hints - {"BadRequest"} == set(client.HINTS) - {"InvalidWorkflow"}
+
+
+def readme_failures() -> dict[str, list[str]]:
+    """The README's table "What the failures mean": code -> [HTTP, what happened, what to do]."""
+    text = (EXAMPLES / "README.md").read_text()
+    table = text[text.index("## What the failures mean") :].split("\n\n")[1]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_budget_exceeded_has_one_wording_everywhere() -> None:
+    """A tripped cap blocks starts until `make reset-cap`, whatever the month: one text, from cap.py."""
+    advice = cap.BUDGET_EXCEEDED_ADVICE
+    assert "make reset-cap" in advice
+    for name in FILES:
+        assert workflow_hints(name)["BudgetExceeded"] == advice, name
+    assert workflow_hints(FILES[1], "Record failure")["BudgetExceeded"] == advice
+    assert readme_failures()["BudgetExceeded"][2] == advice
+    assert client.HINTS["BudgetExceeded"] == advice + "."  # the client's hints are sentences
+
+
+def test_the_readme_table_lists_every_code_and_each_retry_after_s() -> None:
+    rows = readme_failures()
+    assert set(workflow_hints(FILES[0])) <= set(rows)
+    with_retry = {"NoCapacity", "InstanceStopping", "SpotInterrupted"}  # the start function's answers
+    for name in FILES:
+        for node in of_type(load(name), "code"):
+            code = node["parameters"]["jsCode"]
+            with_retry |= set(re.findall(r"code: '(\w+)',(?:(?!code: ).){0,300}?retry_after_s", code, re.S))
+    assert "InstanceStopped" in with_retry
+    for failure in with_retry:
+        assert "retry_after_s" in rows[failure][2], failure
+    assert rows["SpotInterrupted"][0] == "503"
+
+
+def test_the_record_failure_hints_are_the_explain_failure_hints() -> None:
+    batch = load(FILES[1])
+    assert hints_block(code_of(batch, "Record failure")) == hints_block(code_of(batch, "Explain failure"))
+
+
+def test_the_readme_describes_the_real_missing_key_answer() -> None:
+    """n8n 2.41's Webhook header auth answers 403, body "Authorization data is wrong!", Basic realm."""
+    text = (EXAMPLES / "README.md").read_text()
+    assert "`Authorization data is wrong!`" in text
+    assert 'WWW-Authenticate: Basic realm="Webhook"' in text
+    assert "empty body" not in text
 
 
 # --- behaviour of the Code nodes (needs Node.js; n8n runs them the same way) --------------------
@@ -747,6 +810,8 @@ def test_history_with_several_images_gives_one_item_each() -> None:
         ({"code": "BudgetExceeded", "message": "m"}, 402),
         ({"code": "ComfyUIInvalidPrompt", "message": "m"}, 422),
         ({"code": "NoCapacity", "message": "m", "retry_after_s": 300}, 503),
+        ({"code": "SpotInterrupted", "message": "m", "retry_after_s": 300}, 503),
+        ({"code": "InstanceStopped", "message": "m", "retry_after_s": 30}, 503),
         ({"code": "ReadyTimeout", "message": "m"}, 504),
         ({"code": "GenerationTimeout", "message": "m"}, 504),
         ({"code": "ComfyUIExecutionError", "message": "m"}, 502),
@@ -791,8 +856,28 @@ def test_batch_collects_images_and_summarises() -> None:
         "label": "a",
         "ok": False,
         "prompt_id": None,
-        "error": failed["json"]["failure"],
+        "error": {
+            "code": "ComfyUIInvalidPrompt",
+            "message": "m",
+            "hint": workflow_hints(BATCH)["ComfyUIInvalidPrompt"],
+            "prompt_index": 0,
+        },
     }
     (summary,) = out(run_code(BATCH, "Summarize batch", [{"json": result}, {"json": recorded}]))
     assert (summary["ok"], summary["total"], summary["succeeded"], summary["failed"]) == (False, 2, 1, 1)
     assert [r["index"] for r in summary["results"]] == [0, 1]
+
+
+@needs_node
+def test_batch_records_a_download_failure_with_hint_and_prompt_index() -> None:
+    refs = {"Check history": [ctx(index=2, total=3, label="c", prompt_id="p3")]}
+    error_output = {"json": {"error": {"message": '404 - "Not Found"'}}}
+    (recorded,) = out(run_code(BATCH, "Record failure", [error_output], refs))
+    assert recorded["index"] == 2
+    assert recorded["prompt_id"] == "p3"
+    assert recorded["error"] == {
+        "code": "ComfyUIUnreachable",
+        "message": 'downloading the image failed: 404 - "Not Found"',
+        "hint": workflow_hints(BATCH)["ComfyUIUnreachable"],
+        "prompt_index": 2,
+    }

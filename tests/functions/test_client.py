@@ -400,7 +400,7 @@ def test_budget_exceeded_is_a_plain_failure_with_a_hint(cli: Callable[..., Run])
     answer = json.loads(result.out)
     assert answer["ok"] is False
     assert answer["error"]["code"] == "BudgetExceeded"
-    assert "budget" in answer["error"]["hint"]
+    assert "make reset-cap" in answer["error"]["hint"]  # a tripped cap does not pass with the month
     assert "error BudgetExceeded: the $50 monthly budget is spent" in result.err
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from moto.ce.models import ce_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -21,6 +22,7 @@ from autostop.handlers import cost_report as handler
 from .conftest import Env, FakeContext, iso
 
 EVENTS = Path(__file__).parent / "events"
+CREDITS = {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Credit", "Refund"]}}
 LEDGER = "/gpu-autostop/ledger"
 CAP = "/gpu-autostop/cap"
 
@@ -91,10 +93,11 @@ def test_the_report_combines_cost_explorer_and_own_figures(reporting: Env) -> No
     assert answer["images_month"] == 120
     assert answer["cost_per_image_usd"] == pytest.approx(23.41 / 120, abs=1e-4)
     assert answer["sent"] is True
-    [month, week] = seen
+    [month, week, credits] = seen
     assert month["TimePeriod"] == {"Start": "2026-11-01", "End": "2026-11-22"}
     assert week["TimePeriod"] == {"Start": "2026-11-15", "End": "2026-11-22"}
-    assert month["Filter"]["Dimensions"]["Key"] == "SERVICE"  # no tag configured: EC2
+    assert credits["TimePeriod"] == month["TimePeriod"]
+    assert month["Filter"]["And"][0]["Dimensions"]["Key"] == "SERVICE"  # no tag configured: EC2
     [note] = reporting.notifications()
     assert note["Subject"] == "gpu-autostop weekly cost: $23.41 so far in November 2026"
     body = note["Message"]
@@ -118,9 +121,9 @@ def test_the_project_tag_filters_cost_explorer_when_configured(reporting: Env) -
     explorer_answers(5.0, 1.0)
     seen = requests_to_ce(reporting)
     answer = cost_report.run(reporting.config, reporting.clock.now())
-    assert seen[0]["Filter"] == {
-        "Tags": {"Key": "Project", "Values": ["gpu-autostop"], "MatchOptions": ["EQUALS"]}
-    }
+    tag = {"Tags": {"Key": "Project", "Values": ["gpu-autostop"], "MatchOptions": ["EQUALS"]}}
+    assert seen[0]["Filter"] == {"And": [tag, {"Not": CREDITS}]}
+    assert seen[2]["Filter"] == {"And": [tag, CREDITS]}
     assert "costs tagged Project=gpu-autostop" in answer["message"]
 
 
@@ -246,3 +249,68 @@ def test_subject_and_iso_helpers_are_plain_text(reporting: Env) -> None:
     answer = cost_report.run(reporting.config, reporting.clock.now())
     assert answer["subject"].isascii()
     assert iso(reporting.clock.now()) not in answer["subject"]
+
+
+def _ce_answer(amount: float, *, estimated: bool = False) -> dict[str, Any]:
+    return {
+        "ResultsByTime": [
+            {
+                "TimePeriod": {"Start": "2026-11-01", "End": "2026-11-22"},
+                "Total": {"UnblendedCost": {"Amount": str(amount), "Unit": "USD"}},
+                "Groups": [],
+                "Estimated": estimated,
+            }
+        ]
+    }
+
+
+def test_credits_are_kept_out_of_the_costs_and_shown_on_their_own_line(reporting: Env) -> None:
+    """moto has no Cost Explorer semantics (it answers whatever is queued): Stubber pins each request.
+
+    A $40 credit this month must neither hide the $23.41 spent nor make the budgets look unused.
+    """
+    stop_instance(reporting)
+    usage(reporting)
+    from autostop import aws
+
+    services = {"Dimensions": {"Key": "SERVICE", "Values": list(cost_report.EC2_SERVICES)}}
+    costs = {"And": [services, {"Not": CREDITS}]}
+    month = {"Start": "2026-11-01", "End": "2026-11-22"}
+    client = aws.client("ce")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "get_cost_and_usage",
+            _ce_answer(23.41),
+            {"TimePeriod": month, "Granularity": "MONTHLY", "Metrics": ["UnblendedCost"], "Filter": costs},
+        )
+        stub.add_response(
+            "get_cost_and_usage",
+            _ce_answer(8.12),
+            {
+                "TimePeriod": {"Start": "2026-11-15", "End": "2026-11-22"},
+                "Granularity": "DAILY",
+                "Metrics": ["UnblendedCost"],
+                "Filter": costs,
+            },
+        )
+        stub.add_response(
+            "get_cost_and_usage",
+            _ce_answer(-40.0),
+            {
+                "TimePeriod": month,
+                "Granularity": "MONTHLY",
+                "Metrics": ["UnblendedCost"],
+                "Filter": {"And": [services, CREDITS]},
+            },
+        )
+        answer = cost_report.run(reporting.config, reporting.clock.now())
+        stub.assert_no_pending_responses()
+    assert answer["month_to_date_usd"] == 23.41
+    assert answer["last_7_days_usd"] == 8.12
+    assert answer["credits_month_usd"] == -40.0
+    assert answer["cost_per_image_usd"] == pytest.approx(23.41 / 120, abs=1e-4)
+    lines = answer["message"].splitlines()
+    assert "  Month to date (2026-11-01 to 2026-11-22, excl.):  $23.41" in lines
+    assert "  Credits and refunds this month: -$40.00 (not netted above)" in lines
+    assert "  $50: 47% used, on pace for" in answer["message"]
+    assert answer["subject"] == "gpu-autostop weekly cost: $23.41 so far in November 2026"
