@@ -420,19 +420,18 @@ variable "lambda_tracing" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency per function; -1 for none. New accounts whose total concurrency limit is 10 cannot reserve any (set start, status and stop to -1). cost_report and budget may be given too; they default to -1 (a weekly report and a rare Budgets notification need no reservation)."
+  description = "Reserved concurrency per function; -1 (the default for every function) for none. Reserving is an opt-in: Lambda lets an account reserve only its unreserved concurrency minus 100, so a new account (often limited to 10 concurrent executions) cannot reserve any and a deploy that asks for it fails half way. Example once your limit allows it: { start = 2, status = 4, stop = 2 }."
   type = object({
-    start       = number
-    status      = number
-    stop        = number
+    start       = optional(number, -1)
+    status      = optional(number, -1)
+    stop        = optional(number, -1)
     cost_report = optional(number, -1)
     budget      = optional(number, -1)
   })
-  default = {
-    start  = 2
-    status = 4
-    stop   = 2
-  }
+  # "You can reserve up to the Unreserved account concurrency value that is shown, minus 100 for
+  # functions that don't have reserved concurrency." (Lambda developer guide, "Configuring reserved
+  # concurrency for a function", https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html)
+  default = {}
 
   validation {
     condition     = alltrue([for v in values(var.reserved_concurrency) : v == -1 || (v >= 1 && v <= 1000 && floor(v) == v)])

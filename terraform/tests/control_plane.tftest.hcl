@@ -60,7 +60,6 @@ variables {
   cap_parameter         = "/gpu-autostop/cap"
   alert_topic_arn       = "arn:aws:sns:us-east-1:123456789012:gpu-autostop-alerts"
   kms_key_arn           = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
-  reserved_concurrency  = { start = 2, status = 4, stop = 2 }
   metrics_namespace     = "GpuAutostop"
   service_name          = "gpu-autostop"
   settings = {
@@ -120,8 +119,8 @@ run "functions_follow_the_contract" {
   }
 
   assert {
-    condition     = { for k, f in aws_lambda_function.this : k => f.reserved_concurrent_executions } == { start = 2, status = 4, stop = 2, cost_report = -1, budget = -1 }
-    error_message = "Reserved concurrency must follow the variable (the cost report and budget functions unreserved unless given)."
+    condition     = { for k, f in aws_lambda_function.this : k => f.reserved_concurrent_executions } == { start = -1, status = -1, stop = -1, cost_report = -1, budget = -1 }
+    error_message = "By default no function reserves concurrency: a new account (limit 10) can reserve none, and a reservation would fail the deploy half way."
   }
 
   assert {
@@ -342,6 +341,11 @@ run "hard_cap_and_cost_settings" {
   assert {
     condition     = [aws_lambda_function.this["budget"].function_name, aws_lambda_function.this["budget"].handler, aws_lambda_function.this["budget"].timeout, aws_lambda_function.this["budget"].reserved_concurrent_executions] == ["gpu-autostop-budget", "autostop.handlers.budget.handler", 60, 1]
     error_message = "The budget function runs autostop.handlers.budget.handler."
+  }
+
+  assert {
+    condition     = { for k, f in aws_lambda_function.this : k => f.reserved_concurrent_executions } == { start = 2, status = 4, stop = 2, cost_report = -1, budget = 1 }
+    error_message = "Reserved concurrency, once opted into, must follow the variable (functions left out unreserved)."
   }
 
   assert {

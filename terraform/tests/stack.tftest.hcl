@@ -16,6 +16,11 @@ variables {
 
 run "default_stack" {
   assert {
+    condition     = var.reserved_concurrency == { start = -1, status = -1, stop = -1, cost_report = -1, budget = -1 }
+    error_message = "The stack reserves no concurrency by default (a new account's limit is often 10, and Lambda keeps 100 unreserved): reserving is an opt-in."
+  }
+
+  assert {
     condition = module.control_plane.environment == {
       INSTANCE_ID                  = module.instance.instance_id
       INSTANCE_TYPE                = "g4dn.xlarge"

@@ -191,14 +191,15 @@ variable "memory_mb" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency per function (-1: unreserved). cost_report and budget default to unreserved."
+  description = "Reserved concurrency per function (-1: unreserved, the default for every function)."
   type = object({
-    start       = number
-    status      = number
-    stop        = number
+    start       = optional(number, -1)
+    status      = optional(number, -1)
+    stop        = optional(number, -1)
     cost_report = optional(number, -1)
     budget      = optional(number, -1)
   })
+  default = {}
 }
 
 variable "recheck_minutes" {
