@@ -251,6 +251,7 @@ module "cost_guard" {
   budget_normal_usd    = var.budget_normal_usd
   budget_peak_usd      = var.budget_peak_usd
   budget_filter_tag    = local.cost_filter_tag
+  include_credits      = var.budgets_include_credits
   hard_cap_usd         = var.hard_cap_usd
   budget_function      = var.hard_cap_usd == null ? null : { name = module.control_plane.function_names["budget"], arn = module.control_plane.function_arns["budget"] }
   cap_parameter        = local.cap_parameter

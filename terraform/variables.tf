@@ -515,6 +515,12 @@ variable "budget_filter_project_tag" {
   default     = false
 }
 
+variable "budgets_include_credits" {
+  description = "Count credits and refunds in the budgets (the hard cap's too). false (default): the budgets count gross cost, so they fire on an account that lives on promotional credits, where the net cost stays near $0 and a budget that counts credits never would."
+  type        = bool
+  default     = false
+}
+
 variable "hard_cap_usd" {
   description = "Hard spend cap in USD a month, or null (default) for none. When the project's own month-to-date estimate (checked at every start and stop re-check) or AWS Budgets (a third budget, ACTUAL > 100%) says it is passed, the instance is stopped (a running job is lost) and starts are refused with BudgetExceeded until you run `make reset-cap`. Adds the budget function, a KMS-encrypted SNS topic and a budget (AWS documents the first two budgets as free and $0.02 a day for each further one)."
   type        = number
