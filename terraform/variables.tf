@@ -556,8 +556,13 @@ variable "cost_report_schedule" {
 
   validation {
     # At most a few times a day: each report makes two Cost Explorer requests ($0.01 each).
-    condition     = can(regex("^(cron\\([0-9]{1,2} [0-9]{1,2}(,[0-9]{1,2})* [^ ()]+ [^ ()]+ [^ ()]+ [^ ()]+\\)|rate\\((1 day|([2-9]|[1-9][0-9]+) days)\\))$", var.cost_report_schedule))
-    error_message = "cost_report_schedule must be an EventBridge cron(minute hour day-of-month month day-of-week year) with a single minute and fixed hours, e.g. cron(0 7 ? * MON *), or rate(N days): at most a few reports a day (each makes two $0.01 Cost Explorer requests)."
+    # Exactly one of day-of-month and day-of-week is "?": "You can't specify the Day-of-month and
+    # Day-of-week fields in the same cron expression. If you specify a value (or a *) in one of
+    # the fields, you must use a ? (question mark) in the other." (EventBridge user guide, "Cron
+    # expressions reference", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cron-expressions.html)
+    # EventBridge refuses anything else only when the rule is created, half way through an apply.
+    condition     = can(regex("^(cron\\([0-5]?[0-9] ([01]?[0-9]|2[0-3])(,([01]?[0-9]|2[0-3]))* (\\? [^ ()]+ [^ ()?]+|[^ ()?]+ [^ ()]+ \\?) [^ ()]+\\)|rate\\((1 day|([2-9]|[1-9][0-9]+) days)\\))$", var.cost_report_schedule))
+    error_message = "cost_report_schedule must be an EventBridge cron(minute hour day-of-month month day-of-week year) with a single minute (0-59), fixed hours (0-23) and ? in exactly one of day-of-month and day-of-week (EventBridge refuses both or neither), e.g. cron(0 7 ? * MON *) or cron(0 7 1 * ? *), or rate(N days): at most a few reports a day (each makes two $0.01 Cost Explorer requests)."
   }
 }
 

@@ -195,6 +195,92 @@ run "rejects_cost_report_schedule_plural_one" {
   expect_failures = [var.cost_report_schedule]
 }
 
+# EventBridge refuses a cron with both or neither of day-of-month and day-of-week set to ?, and
+# out-of-range minutes or hours, only when it creates the rule ("Cron expressions reference").
+run "rejects_cost_report_schedule_day_of_month_and_week" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 7 * * MON *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_both_any" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 7 ? * ? *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_every_day_both_stars" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 7 * * * *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_day_of_month_and_week_values" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 7 1 * MON *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_minute_out_of_range" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(60 7 ? * MON *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_hour_out_of_range" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 7,24 ? * MON *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "accepts_cost_report_schedule_first_of_month" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(30 6 1 * ? *)"
+  }
+}
+
+run "accepts_cost_report_schedule_every_day" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(59 23 * * ? *)"
+  }
+}
+
+run "accepts_cost_report_schedule_weekday_range" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 8 ? * MON-FRI *)"
+  }
+}
+
 run "rejects_fallback_malformed" {
   command = plan
 

@@ -151,8 +151,9 @@ variable "cost_report_schedule" {
 
   validation {
     # At most a few times a day: each report makes two Cost Explorer requests ($0.01 each).
-    condition     = can(regex("^(cron\\([0-9]{1,2} [0-9]{1,2}(,[0-9]{1,2})* [^ ()]+ [^ ()]+ [^ ()]+ [^ ()]+\\)|rate\\((1 day|([2-9]|[1-9][0-9]+) days)\\))$", var.cost_report_schedule))
-    error_message = "cost_report_schedule must be an EventBridge cron(minute hour day-of-month month day-of-week year) with a single minute and fixed hours, or rate(N days): at most a few reports a day (each makes two $0.01 Cost Explorer requests)."
+    # EventBridge wants ? in exactly one of day-of-month and day-of-week (see ../../variables.tf).
+    condition     = can(regex("^(cron\\([0-5]?[0-9] ([01]?[0-9]|2[0-3])(,([01]?[0-9]|2[0-3]))* (\\? [^ ()]+ [^ ()?]+|[^ ()?]+ [^ ()]+ \\?) [^ ()]+\\)|rate\\((1 day|([2-9]|[1-9][0-9]+) days)\\))$", var.cost_report_schedule))
+    error_message = "cost_report_schedule must be an EventBridge cron(minute hour day-of-month month day-of-week year) with a single minute, fixed hours and ? in exactly one of day-of-month and day-of-week, or rate(N days): at most a few reports a day (each makes two $0.01 Cost Explorer requests)."
   }
 }
 
