@@ -74,6 +74,13 @@ variable "fallback_instance_types" {
     condition     = !contains(var.fallback_instance_types, var.instance_type) && length(distinct(var.fallback_instance_types)) == length(var.fallback_instance_types)
     error_message = "fallback_instance_types must not repeat a type or contain instance_type itself."
   }
+
+  validation {
+    # "While a Spot Instance is stopped, you can modify some of its instance attributes, but not the
+    # instance type." (EC2 user guide, "Behavior of Spot Instance interruptions")
+    condition     = var.market != "spot" || length(var.fallback_instance_types) == 0
+    error_message = "fallback_instance_types must be empty with market = \"spot\": AWS does not let a stopped spot instance change its instance type, so the start function could never switch to a fallback."
+  }
 }
 
 variable "ami_id" {
@@ -106,6 +113,17 @@ variable "root_volume_size_gb" {
   validation {
     condition     = var.root_volume_size_gb >= 20 && var.root_volume_size_gb <= 16384 && floor(var.root_volume_size_gb) == var.root_volume_size_gb
     error_message = "root_volume_size_gb must be a whole number between 20 and 16384."
+  }
+}
+
+variable "ebs_kms_key_arn" {
+  description = "KMS key that encrypts the root volume of a new instance: null (default) for the AWS-managed aws/ebs key, or the ARN of a customer-managed key (the start role then gets the KMS permissions EC2 needs to start an instance whose volume it encrypts, on that key only). Set it to the key your existing instance's volume uses if that is a customer key (e.g. the account's default EBS key). Never replaces an existing instance: the key only applies when the instance is created."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ebs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-)?[0-9a-f-]{32,36}$", var.ebs_kms_key_arn))
+    error_message = "ebs_kms_key_arn must be null or a KMS key ARN such as arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias: the start role's permissions name the key)."
   }
 }
 

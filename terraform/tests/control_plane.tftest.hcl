@@ -458,3 +458,47 @@ run "optional_settings_when_asked" {
     error_message = "-1 must leave a function unreserved."
   }
 }
+
+# A customer-managed root volume key: the start role may use that key as EC2 needs to start the
+# instance (CreateGrant only for AWS resources), and no other role gets it. Without one (the
+# default, aws/ebs): no KMS statement beyond the project key.
+run "start_role_uses_the_customer_root_volume_key_only" {
+  command = plan
+
+  module {
+    source = "./modules/control_plane"
+  }
+
+  variables {
+    ebs_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/cccccccc-1111-4222-8333-444444444444"
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_role_policy.function["start"].policy).Statement : [s.Action, s.Resource, try(s.Condition, null)]
+      if s.Resource == var.ebs_kms_key_arn
+      ] == [
+      ["kms:CreateGrant", var.ebs_kms_key_arn, { Bool = { "kms:GrantIsForAWSResource" = "true" } }],
+      [["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"], var.ebs_kms_key_arn, null],
+    ]
+    error_message = "The start role must hold exactly the EBS encryption permissions AWS documents, on the customer key, CreateGrant for AWS resources only."
+  }
+
+  assert {
+    condition     = alltrue([for k in ["status", "stop", "cost_report", "budget"] : !strcontains(aws_iam_role_policy.function[k].policy, var.ebs_kms_key_arn)])
+    error_message = "Only the start role may use the root volume key."
+  }
+}
+
+run "no_root_volume_key_statements_by_default" {
+  command = plan
+
+  module {
+    source = "./modules/control_plane"
+  }
+
+  assert {
+    condition     = alltrue([for p in aws_iam_role_policy.function : !strcontains(p.policy, "kms:CreateGrant")])
+    error_message = "With the AWS-managed aws/ebs key no role needs (or gets) kms:CreateGrant."
+  }
+}

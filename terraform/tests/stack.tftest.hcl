@@ -118,8 +118,9 @@ run "every_option_on" {
   variables {
     name                      = "comfy-gpu"
     metrics_namespace         = "ComfyGpu"
-    market                    = "spot"
     fallback_instance_types   = ["g5.xlarge"]
+    ebs_kms_key_arn           = "arn:aws:kms:us-east-1:123456789012:key/cccccccc-1111-4222-8333-444444444444"
+    budgets_include_credits   = true
     hourly_price_usd          = 0.2
     models_s3_uri             = "s3://my-models/comfyui"
     create_eip                = true

@@ -281,6 +281,28 @@ run "accepts_cost_report_schedule_weekday_range" {
   }
 }
 
+# AWS does not let a spot instance change type ("Behavior of Spot Instance interruptions").
+run "rejects_fallback_types_with_spot" {
+  command = plan
+
+  variables {
+    market                  = "spot"
+    fallback_instance_types = ["g5.xlarge"]
+  }
+
+  expect_failures = [var.fallback_instance_types]
+}
+
+run "rejects_ebs_key_alias" {
+  command = plan
+
+  variables {
+    ebs_kms_key_arn = "alias/aws/ebs"
+  }
+
+  expect_failures = [var.ebs_kms_key_arn]
+}
+
 run "rejects_fallback_malformed" {
   command = plan
 
@@ -455,6 +477,8 @@ run "accepts_every_option_set" {
     ssh_allowed_cidrs         = ["203.0.113.7/32"]
     market                    = "spot"
     spot_max_price            = "0.30"
+    ebs_kms_key_arn           = "arn:aws:kms:us-east-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef"
+    budgets_include_credits   = true
     models_s3_uri             = "s3://my-models/comfyui"
     subnet_id                 = "subnet-0123456789abcdef0"
     hourly_price_usd          = 0.25

@@ -56,6 +56,12 @@ variable "fallback_instance_types" {
   default     = []
 }
 
+variable "ebs_kms_key_arn" {
+  description = "Customer-managed KMS key of the instance's root volume, or null (AWS-managed aws/ebs): with a key, the start role may use it as EC2 needs to start the instance."
+  type        = string
+  default     = null
+}
+
 variable "agent_state_parameter" {
   description = "Name of the SSM parameter holding the agent state record (created here with a placeholder)."
   type        = string
