@@ -135,32 +135,34 @@ resource "aws_kms_alias" "main" {
 module "instance" {
   source = "./modules/instance"
 
-  name                   = var.name
-  region                 = var.region
-  account_id             = local.account_id
-  partition              = local.partition
-  instance_type          = var.instance_type
-  ami_id                 = var.ami_id
-  ami_ssm_parameter      = var.ami_ssm_parameter
-  root_volume_size_gb    = var.root_volume_size_gb
-  key_name               = var.key_name
-  ssh_allowed_cidrs      = var.ssh_allowed_cidrs
-  market                 = var.market
-  spot_max_price         = var.spot_max_price
-  allowed_cidrs          = var.allowed_cidrs
-  comfyui_port           = var.comfyui_port
-  comfyui_ref            = var.comfyui_ref
-  torch_index_url        = var.torch_index_url
-  torch_versions         = var.torch_versions
-  models_s3_uri          = var.models_s3_uri
-  subnet_id              = var.subnet_id
-  vpc_cidr               = var.vpc_cidr
-  availability_zone      = var.availability_zone
-  create_eip             = var.create_eip
-  enable_session_manager = var.enable_session_manager
-  detailed_monitoring    = var.detailed_monitoring
-  kms_key_arn            = aws_kms_key.main.arn
-  agent_archive_path     = local.agent_archive_path
+  name                    = var.name
+  region                  = var.region
+  account_id              = local.account_id
+  partition               = local.partition
+  instance_type           = var.instance_type
+  fallback_instance_types = var.fallback_instance_types
+  ami_id                  = var.ami_id
+  ami_ssm_parameter       = var.ami_ssm_parameter
+  root_volume_size_gb     = var.root_volume_size_gb
+  ebs_kms_key_arn         = var.ebs_kms_key_arn
+  key_name                = var.key_name
+  ssh_allowed_cidrs       = var.ssh_allowed_cidrs
+  market                  = var.market
+  spot_max_price          = var.spot_max_price
+  allowed_cidrs           = var.allowed_cidrs
+  comfyui_port            = var.comfyui_port
+  comfyui_ref             = var.comfyui_ref
+  torch_index_url         = var.torch_index_url
+  torch_versions          = var.torch_versions
+  models_s3_uri           = var.models_s3_uri
+  subnet_id               = var.subnet_id
+  vpc_cidr                = var.vpc_cidr
+  availability_zone       = var.availability_zone
+  create_eip              = var.create_eip
+  enable_session_manager  = var.enable_session_manager
+  detailed_monitoring     = var.detailed_monitoring
+  kms_key_arn             = aws_kms_key.main.arn
+  agent_archive_path      = local.agent_archive_path
   # The agent's configuration (agent/README.md): agent/install.sh writes the variables it knows
   # to /etc/gpu-autostop/agent.env. Its CPU threshold (whole-machine average) keeps its own default.
   agent_settings = {
@@ -194,6 +196,7 @@ module "control_plane" {
   instance_arn            = module.instance.instance_arn
   instance_type           = var.instance_type
   fallback_instance_types = var.fallback_instance_types
+  ebs_kms_key_arn         = var.ebs_kms_key_arn
   agent_state_parameter   = local.agent_state_parameter
   lease_parameter         = local.lease_parameter
   ledger_parameter        = local.ledger_parameter
@@ -254,6 +257,7 @@ module "cost_guard" {
   budget_normal_usd    = var.budget_normal_usd
   budget_peak_usd      = var.budget_peak_usd
   budget_filter_tag    = local.cost_filter_tag
+  include_credits      = var.budgets_include_credits
   hard_cap_usd         = var.hard_cap_usd
   budget_function      = var.hard_cap_usd == null ? null : { name = module.control_plane.function_names["budget"], arn = module.control_plane.function_arns["budget"] }
   cap_parameter        = local.cap_parameter

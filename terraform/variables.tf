@@ -74,6 +74,13 @@ variable "fallback_instance_types" {
     condition     = !contains(var.fallback_instance_types, var.instance_type) && length(distinct(var.fallback_instance_types)) == length(var.fallback_instance_types)
     error_message = "fallback_instance_types must not repeat a type or contain instance_type itself."
   }
+
+  validation {
+    # "While a Spot Instance is stopped, you can modify some of its instance attributes, but not the
+    # instance type." (EC2 user guide, "Behavior of Spot Instance interruptions")
+    condition     = var.market != "spot" || length(var.fallback_instance_types) == 0
+    error_message = "fallback_instance_types must be empty with market = \"spot\": AWS does not let a stopped spot instance change its instance type, so the start function could never switch to a fallback."
+  }
 }
 
 variable "ami_id" {
@@ -106,6 +113,17 @@ variable "root_volume_size_gb" {
   validation {
     condition     = var.root_volume_size_gb >= 20 && var.root_volume_size_gb <= 16384 && floor(var.root_volume_size_gb) == var.root_volume_size_gb
     error_message = "root_volume_size_gb must be a whole number between 20 and 16384."
+  }
+}
+
+variable "ebs_kms_key_arn" {
+  description = "KMS key that encrypts the root volume of a new instance: null (default) for the AWS-managed aws/ebs key, or the ARN of a customer-managed key (the start role then gets the KMS permissions EC2 needs to start an instance whose volume it encrypts, on that key only). Set it to the key your existing instance's volume uses if that is a customer key (e.g. the account's default EBS key). Never replaces an existing instance: the key only applies when the instance is created."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ebs_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-)?[0-9a-f-]{32,36}$", var.ebs_kms_key_arn))
+    error_message = "ebs_kms_key_arn must be null or a KMS key ARN such as arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias: the start role's permissions name the key)."
   }
 }
 
@@ -440,19 +458,18 @@ variable "lambda_tracing" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency per function; -1 for none. New accounts whose total concurrency limit is 10 cannot reserve any (set start, status and stop to -1). cost_report and budget may be given too; they default to -1 (a weekly report and a rare Budgets notification need no reservation)."
+  description = "Reserved concurrency per function; -1 (the default for every function) for none. Reserving is an opt-in: Lambda lets an account reserve only its unreserved concurrency minus 100, so a new account (often limited to 10 concurrent executions) cannot reserve any and a deploy that asks for it fails half way. Example once your limit allows it: { start = 2, status = 4, stop = 2 }."
   type = object({
-    start       = number
-    status      = number
-    stop        = number
+    start       = optional(number, -1)
+    status      = optional(number, -1)
+    stop        = optional(number, -1)
     cost_report = optional(number, -1)
     budget      = optional(number, -1)
   })
-  default = {
-    start  = 2
-    status = 4
-    stop   = 2
-  }
+  # "You can reserve up to the Unreserved account concurrency value that is shown, minus 100 for
+  # functions that don't have reserved concurrency." (Lambda developer guide, "Configuring reserved
+  # concurrency for a function", https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html)
+  default = {}
 
   validation {
     condition     = alltrue([for v in values(var.reserved_concurrency) : v == -1 || (v >= 1 && v <= 1000 && floor(v) == v)])
@@ -536,6 +553,12 @@ variable "budget_filter_project_tag" {
   default     = false
 }
 
+variable "budgets_include_credits" {
+  description = "Count credits and refunds in the budgets (the hard cap's too). false (default): the budgets count gross cost, so they fire on an account that lives on promotional credits, where the net cost stays near $0 and a budget that counts credits never would."
+  type        = bool
+  default     = false
+}
+
 variable "hard_cap_usd" {
   description = "Hard spend cap in USD a month, or null (default) for none. When the project's own month-to-date estimate (checked at every start and stop re-check) or AWS Budgets (a third budget, ACTUAL > 100%) says it is passed, the instance is stopped (a running job is lost) and starts are refused with BudgetExceeded until you run `make reset-cap`. Adds the budget function, a KMS-encrypted SNS topic and a budget (AWS documents the first two budgets as free and $0.02 a day for each further one)."
   type        = number
@@ -571,8 +594,13 @@ variable "cost_report_schedule" {
 
   validation {
     # At most a few times a day: each report makes two Cost Explorer requests ($0.01 each).
-    condition     = can(regex("^(cron\\([0-9]{1,2} [0-9]{1,2}(,[0-9]{1,2})* [^ ()]+ [^ ()]+ [^ ()]+ [^ ()]+\\)|rate\\((1 day|([2-9]|[1-9][0-9]+) days)\\))$", var.cost_report_schedule))
-    error_message = "cost_report_schedule must be an EventBridge cron(minute hour day-of-month month day-of-week year) with a single minute and fixed hours, e.g. cron(0 7 ? * MON *), or rate(N days): at most a few reports a day (each makes two $0.01 Cost Explorer requests)."
+    # Exactly one of day-of-month and day-of-week is "?": "You can't specify the Day-of-month and
+    # Day-of-week fields in the same cron expression. If you specify a value (or a *) in one of
+    # the fields, you must use a ? (question mark) in the other." (EventBridge user guide, "Cron
+    # expressions reference", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cron-expressions.html)
+    # EventBridge refuses anything else only when the rule is created, half way through an apply.
+    condition     = can(regex("^(cron\\([0-5]?[0-9] ([01]?[0-9]|2[0-3])(,([01]?[0-9]|2[0-3]))* (\\? [^ ()]+ [^ ()?]+|[^ ()?]+ [^ ()]+ \\?) [^ ()]+\\)|rate\\((1 day|([2-9]|[1-9][0-9]+) days)\\))$", var.cost_report_schedule))
+    error_message = "cost_report_schedule must be an EventBridge cron(minute hour day-of-month month day-of-week year) with a single minute (0-59), fixed hours (0-23) and ? in exactly one of day-of-month and day-of-week (EventBridge refuses both or neither), e.g. cron(0 7 ? * MON *) or cron(0 7 1 * ? *), or rate(N days): at most a few reports a day (each makes two $0.01 Cost Explorer requests)."
   }
 }
 

@@ -60,7 +60,6 @@ variables {
   cap_parameter         = "/gpu-autostop/cap"
   alert_topic_arn       = "arn:aws:sns:us-east-1:123456789012:gpu-autostop-alerts"
   kms_key_arn           = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
-  reserved_concurrency  = { start = 2, status = 4, stop = 2 }
   metrics_namespace     = "GpuAutostop"
   service_name          = "gpu-autostop"
   settings = {
@@ -120,8 +119,8 @@ run "functions_follow_the_contract" {
   }
 
   assert {
-    condition     = { for k, f in aws_lambda_function.this : k => f.reserved_concurrent_executions } == { start = 2, status = 4, stop = 2, cost_report = -1, budget = -1 }
-    error_message = "Reserved concurrency must follow the variable (the cost report and budget functions unreserved unless given)."
+    condition     = { for k, f in aws_lambda_function.this : k => f.reserved_concurrent_executions } == { start = -1, status = -1, stop = -1, cost_report = -1, budget = -1 }
+    error_message = "By default no function reserves concurrency: a new account (limit 10) can reserve none, and a reservation would fail the deploy half way."
   }
 
   assert {
@@ -345,6 +344,11 @@ run "hard_cap_and_cost_settings" {
   }
 
   assert {
+    condition     = { for k, f in aws_lambda_function.this : k => f.reserved_concurrent_executions } == { start = 2, status = 4, stop = 2, cost_report = -1, budget = 1 }
+    error_message = "Reserved concurrency, once opted into, must follow the variable (functions left out unreserved)."
+  }
+
+  assert {
     condition = {
       for s in jsondecode(aws_iam_role_policy.function["budget"].policy).Statement : s.Sid => "${join(" ", sort(flatten([s.Action])))} on ${s.Resource}"
       } == {
@@ -452,5 +456,49 @@ run "optional_settings_when_asked" {
   assert {
     condition     = { for k, f in aws_lambda_function.this : k => f.reserved_concurrent_executions } == { start = -1, status = -1, stop = 1, cost_report = -1, budget = -1 }
     error_message = "-1 must leave a function unreserved."
+  }
+}
+
+# A customer-managed root volume key: the start role may use that key as EC2 needs to start the
+# instance (CreateGrant only for AWS resources), and no other role gets it. Without one (the
+# default, aws/ebs): no KMS statement beyond the project key.
+run "start_role_uses_the_customer_root_volume_key_only" {
+  command = plan
+
+  module {
+    source = "./modules/control_plane"
+  }
+
+  variables {
+    ebs_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/cccccccc-1111-4222-8333-444444444444"
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_role_policy.function["start"].policy).Statement : [s.Action, s.Resource, try(s.Condition, null)]
+      if s.Resource == var.ebs_kms_key_arn
+      ] == [
+      ["kms:CreateGrant", var.ebs_kms_key_arn, { Bool = { "kms:GrantIsForAWSResource" = "true" } }],
+      [["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"], var.ebs_kms_key_arn, null],
+    ]
+    error_message = "The start role must hold exactly the EBS encryption permissions AWS documents, on the customer key, CreateGrant for AWS resources only."
+  }
+
+  assert {
+    condition     = alltrue([for k in ["status", "stop", "cost_report", "budget"] : !strcontains(aws_iam_role_policy.function[k].policy, var.ebs_kms_key_arn)])
+    error_message = "Only the start role may use the root volume key."
+  }
+}
+
+run "no_root_volume_key_statements_by_default" {
+  command = plan
+
+  module {
+    source = "./modules/control_plane"
+  }
+
+  assert {
+    condition     = alltrue([for p in aws_iam_role_policy.function : !strcontains(p.policy, "kms:CreateGrant")])
+    error_message = "With the AWS-managed aws/ebs key no role needs (or gets) kms:CreateGrant."
   }
 }

@@ -53,6 +53,11 @@ run "defaults" {
   }
 
   assert {
+    condition     = { for k, b in aws_budgets_budget.monthly : k => [for c in b.cost_types : [c.include_credit, c.include_refund]] } == { normal = [[false, false]], peak = [[false, false]] }
+    error_message = "The budgets must leave credits and refunds out by default (AWS counts them unless told not to, and on an account living on credits no budget would fire)."
+  }
+
+  assert {
     condition     = alltrue([for b in aws_budgets_budget.monthly : toset([for n in b.notification : "${n.notification_type}:${n.threshold}:${n.threshold_type}:${n.comparison_operator}"]) == toset(["ACTUAL:80:PERCENTAGE:GREATER_THAN", "ACTUAL:100:PERCENTAGE:GREATER_THAN", "FORECASTED:100:PERCENTAGE:GREATER_THAN"])])
     error_message = "Each budget must notify at 80% and 100% of actual and 100% of forecasted spend."
   }
@@ -115,6 +120,11 @@ run "hard_cap" {
   assert {
     condition     = [for k in ["normal", "peak", "hard_cap"] : [aws_budgets_budget.monthly[k].name, aws_budgets_budget.monthly[k].limit_amount, aws_budgets_budget.monthly[k].time_unit, aws_budgets_budget.monthly[k].budget_type]] == [["gpu-autostop-normal", "50.00", "MONTHLY", "COST"], ["gpu-autostop-peak", "150.00", "MONTHLY", "COST"], ["gpu-autostop-hard-cap", "80.00", "MONTHLY", "COST"]] && length(aws_budgets_budget.monthly) == 3
     error_message = "A monthly cost budget of hard_cap_usd, named <name>-hard-cap, next to the other two."
+  }
+
+  assert {
+    condition     = alltrue([for b in aws_budgets_budget.monthly : [for c in b.cost_types : [c.include_credit, c.include_refund]] == [[false, false]]])
+    error_message = "The hard cap's budget, like the others, must count costs before credits and refunds: a cap that credits hide never trips."
   }
 
   assert {
@@ -190,6 +200,12 @@ run "tag_filter_no_dashboard_no_emails" {
     budget_filter_tag = { key = "Project", value = "gpu-autostop" }
     create_dashboard  = false
     alert_emails      = []
+    include_credits   = true
+  }
+
+  assert {
+    condition     = alltrue([for b in aws_budgets_budget.monthly : [for c in b.cost_types : [c.include_credit, c.include_refund]] == [[true, true]]]) && length(aws_budgets_budget.monthly) == 2
+    error_message = "include_credits = true must count credits and refunds (the net cost)."
   }
 
   assert {

@@ -345,3 +345,166 @@ run "no_url_while_the_instance_has_no_address" {
     error_message = "A stopped instance has no address: no URL rather than http://:8188."
   }
 }
+
+# The root volume key. An instance created before the key was named (here: with aws/ebs) must keep
+# its disk when a customer key is named later: kms_key_id forces a new instance in AWS, so the plan
+# must leave it as it is (ignore_changes). The mock provider plans no replacement by itself, so the
+# assertion is on the planned key: without the ignore_changes entry the plan carries the new key.
+run "root_volume_key_existing_stack_apply" {
+  state_key = "ebs_key"
+
+  module {
+    source = "./modules/instance"
+  }
+
+  assert {
+    condition     = aws_instance.gpu.root_block_device[0].kms_key_id == "arn:aws:kms:us-east-1:123456789012:key/eeeeeeee-0000-4000-8000-000000000ebs"
+    error_message = "A new instance's root volume must be encrypted with the AWS-managed aws/ebs key by default."
+  }
+}
+
+run "root_volume_key_later_never_replaces_the_instance" {
+  command   = plan
+  state_key = "ebs_key"
+
+  module {
+    source = "./modules/instance"
+  }
+
+  variables {
+    ebs_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/cccccccc-1111-4222-8333-444444444444"
+  }
+
+  assert {
+    condition     = aws_instance.gpu.root_block_device[0].kms_key_id == "arn:aws:kms:us-east-1:123456789012:key/eeeeeeee-0000-4000-8000-000000000ebs" && aws_instance.gpu.id == run.root_volume_key_existing_stack_apply.instance_id
+    error_message = "Naming a key later must leave the existing instance and its disk as they are (kms_key_id forces a replacement)."
+  }
+}
+
+run "root_volume_customer_key_for_a_new_instance" {
+  command   = plan
+  state_key = "ebs_customer_key"
+
+  module {
+    source = "./modules/instance"
+  }
+
+  variables {
+    ebs_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/cccccccc-1111-4222-8333-444444444444"
+  }
+
+  assert {
+    condition     = aws_instance.gpu.root_block_device[0].kms_key_id == "arn:aws:kms:us-east-1:123456789012:key/cccccccc-1111-4222-8333-444444444444"
+    error_message = "A new instance's root volume must use ebs_kms_key_arn when it is set."
+  }
+}
+
+# A spot instance cannot change type: a new instance_type for it is refused at plan time.
+run "spot_type_change_apply" {
+  state_key = "spot_type"
+
+  module {
+    source = "./modules/instance"
+  }
+
+  variables {
+    market = "spot"
+  }
+}
+
+run "spot_type_change_is_refused" {
+  command   = plan
+  state_key = "spot_type"
+
+  module {
+    source = "./modules/instance"
+  }
+
+  variables {
+    market        = "spot"
+    instance_type = "g5.xlarge"
+  }
+
+  expect_failures = [aws_instance.gpu]
+}
+
+run "refuses_spot_with_fallback_types" {
+  command   = plan
+  state_key = "spot_fallbacks"
+
+  module {
+    source = "./modules/instance"
+  }
+
+  variables {
+    market                  = "spot"
+    fallback_instance_types = ["g5.xlarge"]
+  }
+
+  expect_failures = [var.fallback_instance_types]
+}
+
+# Values AWS would refuse only at apply time: a root volume below the AMI's snapshot (75 GiB in
+# the mock), a type or fallback type the instance's zone does not offer.
+run "refuses_root_volume_below_the_ami_snapshot" {
+  command   = plan
+  state_key = "small_volume"
+
+  module {
+    source = "./modules/instance"
+  }
+
+  variables {
+    root_volume_size_gb = 50
+  }
+
+  expect_failures = [aws_instance.gpu]
+}
+
+run "accepts_root_volume_equal_to_the_ami_snapshot" {
+  command   = plan
+  state_key = "equal_volume"
+
+  module {
+    source = "./modules/instance"
+  }
+
+  variables {
+    root_volume_size_gb = 75
+  }
+}
+
+run "refuses_a_fallback_type_the_zone_does_not_offer" {
+  command   = plan
+  state_key = "not_offered"
+
+  module {
+    source = "./modules/instance"
+  }
+
+  variables {
+    fallback_instance_types = ["g5.xlarge", "p5.48xlarge"]
+  }
+
+  expect_failures = [aws_instance.gpu]
+}
+
+run "refuses_an_instance_type_the_subnet_zone_does_not_offer" {
+  command   = plan
+  state_key = "not_offered_subnet"
+
+  module {
+    source = "./modules/instance"
+  }
+
+  variables {
+    subnet_id = "subnet-0123456789abcdef0"
+  }
+
+  override_data {
+    target = data.aws_ec2_instance_type_offerings.zone
+    values = { instance_types = ["g5.xlarge"], locations = ["us-east-1c"] }
+  }
+
+  expect_failures = [aws_instance.gpu]
+}

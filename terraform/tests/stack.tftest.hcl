@@ -16,6 +16,11 @@ variables {
 
 run "default_stack" {
   assert {
+    condition     = var.reserved_concurrency == { start = -1, status = -1, stop = -1, cost_report = -1, budget = -1 }
+    error_message = "The stack reserves no concurrency by default (a new account's limit is often 10, and Lambda keeps 100 unreserved): reserving is an opt-in."
+  }
+
+  assert {
     condition = module.control_plane.environment == {
       INSTANCE_ID                  = module.instance.instance_id
       INSTANCE_TYPE                = "g4dn.xlarge"
@@ -117,8 +122,9 @@ run "every_option_on" {
   variables {
     name                      = "comfy-gpu"
     metrics_namespace         = "ComfyGpu"
-    market                    = "spot"
     fallback_instance_types   = ["g5.xlarge"]
+    ebs_kms_key_arn           = "arn:aws:kms:us-east-1:123456789012:key/cccccccc-1111-4222-8333-444444444444"
+    budgets_include_credits   = true
     hourly_price_usd          = 0.2
     models_s3_uri             = "s3://my-models/comfyui"
     create_eip                = true

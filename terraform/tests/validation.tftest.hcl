@@ -199,6 +199,114 @@ run "rejects_cost_report_schedule_plural_one" {
   expect_failures = [var.cost_report_schedule]
 }
 
+# EventBridge refuses a cron with both or neither of day-of-month and day-of-week set to ?, and
+# out-of-range minutes or hours, only when it creates the rule ("Cron expressions reference").
+run "rejects_cost_report_schedule_day_of_month_and_week" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 7 * * MON *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_both_any" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 7 ? * ? *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_every_day_both_stars" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 7 * * * *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_day_of_month_and_week_values" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 7 1 * MON *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_minute_out_of_range" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(60 7 ? * MON *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "rejects_cost_report_schedule_hour_out_of_range" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 7,24 ? * MON *)"
+  }
+
+  expect_failures = [var.cost_report_schedule]
+}
+
+run "accepts_cost_report_schedule_first_of_month" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(30 6 1 * ? *)"
+  }
+}
+
+run "accepts_cost_report_schedule_every_day" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(59 23 * * ? *)"
+  }
+}
+
+run "accepts_cost_report_schedule_weekday_range" {
+  command = plan
+
+  variables {
+    cost_report_schedule = "cron(0 8 ? * MON-FRI *)"
+  }
+}
+
+# AWS does not let a spot instance change type ("Behavior of Spot Instance interruptions").
+run "rejects_fallback_types_with_spot" {
+  command = plan
+
+  variables {
+    market                  = "spot"
+    fallback_instance_types = ["g5.xlarge"]
+  }
+
+  expect_failures = [var.fallback_instance_types]
+}
+
+run "rejects_ebs_key_alias" {
+  command = plan
+
+  variables {
+    ebs_kms_key_arn = "alias/aws/ebs"
+  }
+
+  expect_failures = [var.ebs_kms_key_arn]
+}
+
 run "rejects_fallback_malformed" {
   command = plan
 
@@ -373,6 +481,8 @@ run "accepts_every_option_set" {
     ssh_allowed_cidrs         = ["203.0.113.7/32"]
     market                    = "spot"
     spot_max_price            = "0.30"
+    ebs_kms_key_arn           = "arn:aws:kms:us-east-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef"
+    budgets_include_credits   = true
     models_s3_uri             = "s3://my-models/comfyui"
     subnet_id                 = "subnet-0123456789abcdef0"
     hourly_price_usd          = 0.25

@@ -120,6 +120,29 @@ locals {
     ]
   }
 
+  # Starting an instance whose root volume a customer-managed key encrypts: EC2 uses the key on
+  # the caller's behalf. "You must grant users permission to call the following actions in order
+  # to use EBS encryption: kms:CreateGrant, kms:Decrypt, kms:DescribeKey,
+  # kms:GenerateDataKeyWithoutPlainText, kms:ReEncrypt", with CreateGrant limited by
+  # kms:GrantIsForAWSResource (Amazon EBS user guide, "Requirements for Amazon EBS encryption",
+  # https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html). On that key
+  # only; nothing for the AWS-managed aws/ebs key, whose key policy already allows it.
+  root_volume_key_statements = [for st in [
+    {
+      Sid       = "GrantEc2UseOfRootVolumeKey"
+      Effect    = "Allow"
+      Action    = "kms:CreateGrant"
+      Resource  = var.ebs_kms_key_arn
+      Condition = { Bool = { "kms:GrantIsForAWSResource" = "true" } }
+    },
+    {
+      Sid      = "UseRootVolumeKeyToStart"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"]
+      Resource = var.ebs_kms_key_arn
+    },
+  ] : st if var.ebs_kms_key_arn != null]
+
   specific_statements = {
     start = [
       {
@@ -264,7 +287,7 @@ locals {
   policies = {
     for k in keys(local.functions) : k => {
       Version   = "2012-10-17"
-      Statement = concat(local.common_statements[k], local.specific_statements[k])
+      Statement = concat(local.common_statements[k], local.specific_statements[k], [for st in local.root_volume_key_statements : st if k == "start"])
     }
   }
 

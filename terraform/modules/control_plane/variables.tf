@@ -56,6 +56,12 @@ variable "fallback_instance_types" {
   default     = []
 }
 
+variable "ebs_kms_key_arn" {
+  description = "Customer-managed KMS key of the instance's root volume, or null (AWS-managed aws/ebs): with a key, the start role may use it as EC2 needs to start the instance."
+  type        = string
+  default     = null
+}
+
 variable "agent_state_parameter" {
   description = "Name of the SSM parameter holding the agent state record (created here with a placeholder)."
   type        = string
@@ -151,8 +157,9 @@ variable "cost_report_schedule" {
 
   validation {
     # At most a few times a day: each report makes two Cost Explorer requests ($0.01 each).
-    condition     = can(regex("^(cron\\([0-9]{1,2} [0-9]{1,2}(,[0-9]{1,2})* [^ ()]+ [^ ()]+ [^ ()]+ [^ ()]+\\)|rate\\((1 day|([2-9]|[1-9][0-9]+) days)\\))$", var.cost_report_schedule))
-    error_message = "cost_report_schedule must be an EventBridge cron(minute hour day-of-month month day-of-week year) with a single minute and fixed hours, or rate(N days): at most a few reports a day (each makes two $0.01 Cost Explorer requests)."
+    # EventBridge wants ? in exactly one of day-of-month and day-of-week (see ../../variables.tf).
+    condition     = can(regex("^(cron\\([0-5]?[0-9] ([01]?[0-9]|2[0-3])(,([01]?[0-9]|2[0-3]))* (\\? [^ ()]+ [^ ()?]+|[^ ()?]+ [^ ()]+ \\?) [^ ()]+\\)|rate\\((1 day|([2-9]|[1-9][0-9]+) days)\\))$", var.cost_report_schedule))
+    error_message = "cost_report_schedule must be an EventBridge cron(minute hour day-of-month month day-of-week year) with a single minute, fixed hours and ? in exactly one of day-of-month and day-of-week, or rate(N days): at most a few reports a day (each makes two $0.01 Cost Explorer requests)."
   }
 }
 
@@ -191,14 +198,15 @@ variable "memory_mb" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency per function (-1: unreserved). cost_report and budget default to unreserved."
+  description = "Reserved concurrency per function (-1: unreserved, the default for every function)."
   type = object({
-    start       = number
-    status      = number
-    stop        = number
+    start       = optional(number, -1)
+    status      = optional(number, -1)
+    stop        = optional(number, -1)
     cost_report = optional(number, -1)
     budget      = optional(number, -1)
   })
+  default = {}
 }
 
 variable "recheck_minutes" {

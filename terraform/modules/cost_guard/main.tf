@@ -80,6 +80,14 @@ resource "aws_budgets_budget" "monthly" {
   limit_unit   = "USD"
   time_unit    = "MONTHLY"
 
+  # Without cost_types a budget counts credits and refunds ("IncludeCredit ... The default value
+  # is true", AWS Budgets API reference, CostTypes): on an account living on credits the net cost
+  # stays near $0 and no budget ever fires. Everything else keeps AWS's defaults.
+  cost_types {
+    include_credit = var.include_credits
+    include_refund = var.include_credits
+  }
+
   dynamic "cost_filter" {
     for_each = var.budget_filter_tag == null ? [] : [var.budget_filter_tag]
     content {

@@ -55,6 +55,12 @@ variable "budget_peak_usd" {
   }
 }
 
+variable "include_credits" {
+  description = "Count credits and refunds in the budgets (false: gross cost, so a budget fires on an account that lives on credits)."
+  type        = bool
+  default     = false
+}
+
 variable "budget_filter_tag" {
   description = "Count only costs with this cost-allocation tag ({ key, value }), or null for the whole account."
   type = object({

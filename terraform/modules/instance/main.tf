@@ -18,6 +18,21 @@ locals {
 
   # ----- AMI -----
   ami_id = var.ami_id != null ? var.ami_id : data.aws_ssm_parameter.ami[0].insecure_value
+  # The size in GiB of the AMI's root snapshot (null when the AMI does not say).
+  ami_root_snapshot_gb = try(tonumber(one([
+    for m in data.aws_ami.selected.block_device_mappings : m.ebs["volume_size"] if m.device_name == data.aws_ami.selected.root_device_name
+  ])), null)
+
+  # ----- root volume key -----
+  # Named for new instances only (kms_key_id is ignored after creation, see aws_instance.gpu).
+  ebs_kms_key_arn = var.ebs_kms_key_arn != null ? var.ebs_kms_key_arn : data.aws_kms_key.ebs_default[0].arn
+
+  # ----- instance types the instance may run as: the declared one, then the start function's
+  # fallbacks, all in the instance's zone -----
+  instance_types = concat([var.instance_type], var.fallback_instance_types)
+  instance_zone  = local.create_vpc ? local.zone : data.aws_subnet.existing[0].availability_zone
+  offered_types  = toset(data.aws_ec2_instance_type_offerings.zone.instance_types)
+  missing_types  = [for t in local.instance_types : t if !contains(local.offered_types, t)]
 
   # ----- artifacts the instance reads at every boot -----
   artifact_keys = {
@@ -52,6 +67,28 @@ data "aws_ssm_parameter" "ami" {
   name  = var.ami_ssm_parameter
 }
 
+# The resolved AMI: its root snapshot size bounds root_volume_size_gb (see aws_instance.gpu).
+data "aws_ami" "selected" {
+  filter {
+    name   = "image-id"
+    values = [local.ami_id]
+  }
+}
+
+# --------------------------------------------------------------------------------------------------
+# Root volume key: the AWS-managed aws/ebs key unless ebs_kms_key_arn names a customer key.
+# Naming the key keeps StartInstances working where the account's default EBS key is a customer
+# key the start role may not use. DescribeKey on the predefined alias creates the AWS-managed key
+# if the account has none yet ("If you specify a predefined Amazon Web Services alias (an Amazon
+# Web Services alias with no key ID), KMS associates the alias with an Amazon Web Services managed
+# key and returns its KeyId and Arn", AWS KMS API reference, DescribeKey).
+# --------------------------------------------------------------------------------------------------
+
+data "aws_kms_key" "ebs_default" {
+  count  = var.ebs_kms_key_arn == null ? 1 : 0
+  key_id = "alias/aws/ebs"
+}
+
 # --------------------------------------------------------------------------------------------------
 # Network: an existing subnet, or a VPC with one public subnet and no NAT gateway
 # --------------------------------------------------------------------------------------------------
@@ -68,6 +105,23 @@ data "aws_ec2_instance_type_offerings" "gpu" {
   filter {
     name   = "instance-type"
     values = [var.instance_type]
+  }
+}
+
+# Which of the instance's types its zone offers (DescribeInstanceTypeOfferings with location type
+# availability-zone, filtered on location and instance-type). A type the zone lacks fails the
+# launch, or later the start function's switch to it, only at apply or start time.
+data "aws_ec2_instance_type_offerings" "zone" {
+  location_type = "availability-zone"
+
+  filter {
+    name   = "location"
+    values = [coalesce(local.instance_zone, "none")]
+  }
+
+  filter {
+    name   = "instance-type"
+    values = local.instance_types
   }
 }
 
@@ -420,6 +474,7 @@ resource "aws_instance" "gpu" {
     volume_type           = "gp3"
     volume_size           = var.root_volume_size_gb
     encrypted             = true
+    kms_key_id            = local.ebs_kms_key_arn
     delete_on_termination = true
   }
 
@@ -445,7 +500,31 @@ resource "aws_instance" "gpu" {
     # instance_type: the start function applies the declared type while the instance is stopped
     #   (INSTANCE_TYPE); letting Terraform do it would stop/start, i.e. start, the instance.
     # user_data: stable by design (see above); a change would also stop/start the instance.
-    ignore_changes = [ami, instance_type, user_data]
+    # root_block_device[0].kms_key_id: a new key forces a new instance (and a new, empty disk);
+    #   the key is for new instances only. An existing instance keeps the key its disk has.
+    ignore_changes = [ami, instance_type, user_data, root_block_device[0].kms_key_id]
+
+    precondition {
+      condition     = length(local.missing_types) == 0
+      error_message = "The instance's zone ${coalesce(local.instance_zone, "(none: no zone of the region offers ${var.instance_type})")} does not offer ${join(", ", local.missing_types)} (instance_type and fallback_instance_types must all be offered there, or the launch or the start function's switch fails). Pick other types, or a zone that offers them all: availability_zone, or a subnet_id in such a zone (aws ec2 describe-instance-type-offerings --location-type availability-zone --filters Name=instance-type,Values=${join(",", local.instance_types)})."
+    }
+
+    # Checked when the instance is created from the resolved AMI (ami is ignored afterwards, so a
+    # newer, larger AMI in the SSM parameter never blocks a plan of an existing stack).
+    postcondition {
+      condition     = self.ami != local.ami_id || local.ami_root_snapshot_gb == null || self.root_block_device[0].volume_size >= local.ami_root_snapshot_gb
+      error_message = "root_volume_size_gb = ${var.root_volume_size_gb} is smaller than the root snapshot of AMI ${local.ami_id} (${coalesce(local.ami_root_snapshot_gb, 0)} GiB); EC2 refuses to launch it. Set root_volume_size_gb to at least ${coalesce(local.ami_root_snapshot_gb, 0)}."
+    }
+
+    # "While a Spot Instance is stopped, you can modify some of its instance attributes, but not
+    # the instance type." (EC2 user guide, "Behavior of Spot Instance interruptions",
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/interruption-behavior.html). So a new
+    # instance_type for an existing spot instance is refused here rather than left to the start
+    # function, which AWS would refuse; replacing the instance would also replace its disk.
+    postcondition {
+      condition     = !local.spot || self.instance_type == var.instance_type
+      error_message = "instance_type changed from ${self.instance_type} to ${var.instance_type} on a spot instance: AWS does not let a spot instance change type. Keep instance_type = \"${self.instance_type}\", or replace the instance and its root disk on purpose (models and outputs on it are lost): terraform -chdir=terraform apply -replace=module.instance.aws_instance.gpu."
+    }
   }
 
   depends_on = [

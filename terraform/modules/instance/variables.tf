@@ -27,6 +27,17 @@ variable "instance_type" {
   type        = string
 }
 
+variable "fallback_instance_types" {
+  description = "Instance types the start function may switch to (on-demand only); each must be offered in the instance's zone."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = var.market != "spot" || length(var.fallback_instance_types) == 0
+    error_message = "A spot instance cannot change type, so it takes no fallback_instance_types."
+  }
+}
+
 variable "ami_id" {
   description = "AMI id, or null to read ami_ssm_parameter."
   type        = string
@@ -41,6 +52,12 @@ variable "ami_ssm_parameter" {
 variable "root_volume_size_gb" {
   description = "Size of the encrypted gp3 root volume in GiB."
   type        = number
+}
+
+variable "ebs_kms_key_arn" {
+  description = "ARN of a customer-managed KMS key for the root volume of a new instance, or null for the AWS-managed aws/ebs key. Ignored for an existing instance (a new key would replace it and its disk)."
+  type        = string
+  default     = null
 }
 
 variable "key_name" {

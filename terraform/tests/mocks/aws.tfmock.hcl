@@ -25,9 +25,34 @@ mock_data "aws_ssm_parameter" {
   }
 }
 
+# Every zone offers the types the tests use (zone selection and the instance's offering check).
 mock_data "aws_ec2_instance_type_offerings" {
   defaults = {
-    locations = ["us-east-1b", "us-east-1a"]
+    locations      = ["us-east-1b", "us-east-1a"]
+    instance_types = ["g4dn.xlarge", "g5.xlarge", "g6.xlarge", "g4dn.2xlarge"]
+  }
+}
+
+# The resolved AMI: a 75 GiB root snapshot, as the Deep Learning Base AMIs have.
+mock_data "aws_ami" {
+  defaults = {
+    root_device_name = "/dev/sda1"
+    block_device_mappings = [
+      {
+        device_name  = "/dev/sda1"
+        ebs          = { volume_size = "75", snapshot_id = "snap-0123456789abcdef0", volume_type = "gp3" }
+        no_device    = ""
+        virtual_name = ""
+      },
+    ]
+  }
+}
+
+# The AWS-managed aws/ebs key.
+mock_data "aws_kms_key" {
+  defaults = {
+    arn = "arn:aws:kms:us-east-1:123456789012:key/eeeeeeee-0000-4000-8000-000000000ebs"
+    id  = "eeeeeeee-0000-4000-8000-000000000ebs"
   }
 }
 
