@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from autostop import aws
 from autostop.clock import iso, parse_time
+from autostop.errors import QUOTE_LIMIT, quote
 
 #: A record whose boot is this much older than the instance's launch is from an earlier boot.
 BOOT_TOLERANCE = timedelta(minutes=2)
@@ -65,23 +66,12 @@ KNOWN_VERSIONS = (1, 2)
 PHASES = ("installing", "serving")
 #: A time this far ahead of the function's clock is not believed (clock skew allowance).
 FUTURE_TOLERANCE = timedelta(seconds=60)
-#: How much of a bad value an explanation quotes.
-QUOTE_LIMIT = 100
 #: The counts the stop rule reads; each must be a whole number >= 0 (a whole float such as 2.0 is read).
 REQUIRED_COUNTS = ("queue_running", "queue_pending", "sessions")
 
 
 class InvalidRecord(ValueError):
     """The record exists but does not say what its writer meant: never read it as idle."""
-
-
-def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
-    """``repr`` of a value, cut to ``limit`` characters with an ellipsis (never echo a huge input)."""
-    try:
-        text = repr(value)
-    except (RecursionError, ValueError):  # a pathologically nested value
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _count(data: dict[str, Any], key: str, *, required: bool) -> int:
