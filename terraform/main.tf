@@ -20,6 +20,9 @@ locals {
   # Cost (README.md, "Cost"): the usage ledger (start and stop write it) and the hard cap's flag.
   ledger_parameter = "/${var.name}/ledger"
   cap_parameter    = "/${var.name}/cap"
+  # The stop function's own notes: "about to stop" (start reads it) and "silent agent alerted".
+  stop_intent_parameter = "/${var.name}/stop-intent"
+  silent_note_parameter = "/${var.name}/silent-note"
 
   # The agent publishes QueueDepth, GPUUtilization and ActiveSessions this often; the agent idle
   # alarms evaluate 1-minute periods.
@@ -201,6 +204,10 @@ module "control_plane" {
   lease_parameter         = local.lease_parameter
   ledger_parameter        = local.ledger_parameter
   cap_parameter           = local.cap_parameter
+  stop_intent_parameter   = local.stop_intent_parameter
+  silent_note_parameter   = local.silent_note_parameter
+  install_timeout_minutes = var.install_timeout_minutes
+  silent_stop_minutes     = var.silent_stop_minutes
   hard_cap_usd            = var.hard_cap_usd
   fixed_monthly_usd       = var.fixed_monthly_usd
   budgets_usd             = [var.budget_normal_usd, var.budget_peak_usd]

@@ -362,6 +362,18 @@ variable "agent_self_stop_minutes" {
   }
 }
 
+variable "silent_stop_minutes" {
+  description = "When the agent is silent and CloudWatch has no CPU and network data, the stop function keeps the instance (emailing once after 15 minutes) and stops it after this many minutes without a sign of life (agent heartbeat, start request, launch): the one stop made without seeing whether a job runs. Must exceed agent_self_stop_minutes and idle_minutes + 10, so the agent's own self-stop comes first."
+  type        = number
+  default     = 90
+  nullable    = false
+
+  validation {
+    condition     = var.silent_stop_minutes > var.agent_self_stop_minutes && var.silent_stop_minutes > var.idle_minutes + 10 && var.silent_stop_minutes <= 1440
+    error_message = "silent_stop_minutes must be greater than agent_self_stop_minutes and idle_minutes + 10, and at most 1440."
+  }
+}
+
 variable "cpu_idle_percent" {
   description = "CPU utilization (percent, per-period maximum of the EC2 metric) below which the instance counts as idle: the CPU idle alarm's threshold and the stop function's fallback when the agent is silent."
   type        = number

@@ -22,16 +22,22 @@ class SystemClock:
 
 
 def parse_time(value: object) -> datetime | None:
-    """Parse an ISO-8601 UTC time (``...Z`` or with offset); None when absent or malformed."""
-    if not isinstance(value, str) or not value:
+    """Parse an ISO-8601 UTC time (``...Z`` or with offset); None when absent or malformed.
+
+    Also None for a time that cannot be held in UTC (year 1 with a positive offset, year 9999 with
+    a negative one: ``astimezone`` overflows) and for a time outside years 2000..9998, whose
+    arithmetic (``+ timedelta``) could overflow further on: no writer of ours produces either.
+    """
+    if not isinstance(value, str) or not value or len(value) > 64:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return parsed if 2000 <= parsed.year <= 9998 else None
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -52,6 +52,14 @@ class Config:
     cost_tag_value: str | None = None
     #: Monthly budgets the weekly report compares spend with.
     budgets_usd: tuple[float, ...] = (50.0, 150.0)
+    #: Longest the first-boot install may report "installing" before the stop rule stops the instance.
+    install_timeout_minutes: float = 45.0
+    #: Agent silent and no usable CloudWatch data this long: the stop rule stops anyway (the exception).
+    silent_stop_minutes: float = 90.0
+    #: SSM parameter where the stop function records that it is about to stop (start reads it).
+    stop_intent_parameter: str | None = None
+    #: SSM parameter of the stop function's "silent agent alerted" note (one email per boot).
+    silent_note_parameter: str | None = None
 
     @property
     def stale_after_seconds(self) -> float:
@@ -129,12 +137,20 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(
             f"environment variable {missing} is required when the other COST_TAG_ variable is set"
         )
+    idle = _number(env, "IDLE_MINUTES", 10.0, low=0.05, high=_MAX_MINUTES)
+    silent_stop = _number(env, "SILENT_STOP_MINUTES", 90.0, low=1, high=_MAX_MINUTES)
+    if silent_stop <= idle + 10:
+        # Longer than the agent's own self-stop (IDLE_MINUTES + 10 at the least): the agent gets its chance.
+        raise ConfigError(
+            f"environment variable SILENT_STOP_MINUTES must exceed IDLE_MINUTES + 10 ({idle + 10:g}), "
+            f"got {silent_stop:g}"
+        )
     return Config(
         instance_id=_required(env, "INSTANCE_ID"),
         agent_state_parameter=_required(env, "AGENT_STATE_PARAMETER"),
         lease_parameter=_required(env, "LEASE_PARAMETER"),
         alert_topic_arn=_optional(env, "ALERT_TOPIC_ARN"),
-        idle_minutes=_number(env, "IDLE_MINUTES", 10.0, low=0.05, high=_MAX_MINUTES),
+        idle_minutes=idle,
         boot_grace_minutes=_number(env, "BOOT_GRACE_MINUTES", 5.0, low=0, high=_MAX_MINUTES),
         heartbeat_seconds=_number(env, "HEARTBEAT_SECONDS", 60.0, low=1, high=3600),
         comfyui_port=int(port),
@@ -151,4 +167,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         cost_tag_key=tag_key,
         cost_tag_value=tag_value,
         budgets_usd=_budgets(env),
+        install_timeout_minutes=_number(env, "INSTALL_TIMEOUT_MINUTES", 45.0, low=1, high=_MAX_MINUTES),
+        silent_stop_minutes=silent_stop,
+        stop_intent_parameter=_optional(env, "STOP_INTENT_PARAMETER"),
+        silent_note_parameter=_optional(env, "SILENT_NOTE_PARAMETER"),
     )

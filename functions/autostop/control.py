@@ -19,7 +19,7 @@ from autostop.clock import Clock, iso
 from autostop.config import Config
 from autostop.errors import RequestError
 from autostop.events import StartRequest, StopTrigger
-from autostop.idle import StopPolicy, Verdict, agent_is_current, decide, idle_since
+from autostop.idle import SILENT_ALERT_MINUTES, StopPolicy, Verdict, agent_is_current, decide, idle_since
 
 POLL_SECONDS = 5.0
 #: How long start waits for a stopping instance to reach "stopped" before it gives up.
@@ -66,7 +66,10 @@ def _ready(config: Config, instance: ec2.Instance, now: datetime) -> bool:
     if instance.state != "running":
         return False
     return is_ready(
-        instance, records.read_agent_record(config.agent_state_parameter, config.instance_id), now, config
+        instance,
+        records.read_agent_record(config.agent_state_parameter, config.instance_id, now),
+        now,
+        config,
     )
 
 
@@ -170,6 +173,49 @@ def _ledger_safely(outcome: Outcome, action: Callable[[], None]) -> None:
         outcome.extra["ledger_error"] = f"{ec2.error_code(exc)}: {exc}"
 
 
+def _outlast_stop_intent(
+    config: Config,
+    clock: Clock,
+    request: StartRequest,
+    instance: ec2.Instance,
+    budget: float,
+    outcome: Outcome,
+) -> ec2.Instance:
+    """After the lease write: a stop under way (a fresh intent) may stop this machine right now.
+
+    The stop wrote its intent before its last lease read. If our lease came after that read, the stop
+    goes on to StopInstances, and only the intent tells us: wait for its outcome (then the ordinary
+    stopping/stopped path starts the instance again) or, when we cannot wait, say a stop is under way.
+    Never "running" for a machine that is about to stop.
+    """
+    assert config.stop_intent_parameter is not None
+    intent = records.read_stop_intent(config.stop_intent_parameter)
+    if intent is None or not intent.under_way(clock.now()):
+        return instance
+    outcome.extra["stop_intent"] = f"a stop was under way (request {intent.request_id})"
+    limit = min(STOPPING_WAIT_LIMIT_S, budget)
+    if request.wait != "none" and limit > 0:
+
+        def settled(current: ec2.Instance) -> bool:
+            if current.state not in ("pending", "running"):
+                return True
+            latest = records.read_stop_intent(config.stop_intent_parameter or "")
+            return latest is None or not latest.under_way(clock.now())
+
+        instance, done = _wait_for(config, clock, clock.now() + timedelta(seconds=limit), settled)
+        if done:
+            outcome.extra["stop_intent"] += f"; waited for it, instance {instance.state}"
+            return instance
+    raise RequestError(
+        "InstanceStopping",
+        "a stop of the instance is under way; call start again in "
+        f"{RETRY_AFTER_STOPPING_S} s (the start request is recorded)",
+        instance_id=config.instance_id,
+        state="stopping",
+        retry_after_s=RETRY_AFTER_STOPPING_S,
+    )
+
+
 def start(
     config: Config,
     clock: Clock,
@@ -190,6 +236,8 @@ def start(
 
         cap.guard_start(config, began, instance)
     records.write_lease(config.lease_parameter, began, request_id)
+    if instance.state in ("pending", "running") and config.stop_intent_parameter:
+        instance = _outlast_stop_intent(config, clock, request, instance, budget, outcome)
 
     if instance.state == "stopping":
         limit = STOPPING_WAIT_LIMIT_S if budget_s is None else min(STOPPING_WAIT_LIMIT_S, budget_s)
@@ -256,14 +304,17 @@ def start(
 def status(config: Config, clock: Clock) -> dict[str, Any]:
     now = clock.now()
     instance = ec2.describe(config.instance_id)
-    record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
-    lease = records.read_lease(config.lease_parameter)
+    reading = records.read_agent_state(config.agent_state_parameter, config.instance_id, now)
+    record = reading.record
+    lease = records.read_lease(config.lease_parameter, now)
     policy = StopPolicy.from_config(config)
     current = agent_is_current(record, now, policy, instance.launch_time)
     usable = record if current else None
     on = instance.state in ("pending", "running")
     since = idle_since(usable, lease, instance.launch_time) if instance.state == "running" else None
-    if record is None:
+    if reading.status == "invalid":
+        agent = "invalid"  # never read as idle: the stop rule treats the agent as silent
+    elif record is None:
         agent = "missing"
     elif not record.is_of_boot(instance.launch_time):
         agent = "earlier_boot"
@@ -282,6 +333,8 @@ def status(config: Config, clock: Clock) -> dict[str, Any]:
         "running_since": iso(instance.launch_time) if on else None,
         "instance_type": instance.instance_type,
         "agent": agent,
+        "agent_problem": reading.problem if reading.status == "invalid" else None,
+        "phase": usable.phase if usable and instance.state == "running" else None,
     }
 
 
@@ -292,6 +345,10 @@ def session_cost(config: Config, instance: ec2.Instance, now: datetime) -> tuple
     hours = (now - instance.launch_time).total_seconds() / 3600 if instance.launch_time else 0.0
     price = hourly_price(instance.instance_type, config.region, config.hourly_price_usd)
     return hours, None if price is None else round(hours * price, 2)
+
+
+#: StopInstances answered with one of these previous states: this invocation made the stop.
+STOPPED_BY_US = ("running", "pending")
 
 
 def _stop_message(
@@ -306,6 +363,12 @@ def _stop_message(
     if verdict is None:
         subject = f"gpu-autostop: {instance.instance_id} emergency stop"
         why = f"forced stop ({trigger.reason or 'no reason given'})"
+    elif verdict.code == "silent_stop":
+        subject = f"gpu-autostop: {instance.instance_id} stopped: agent not running"
+        why = verdict.reason
+    elif verdict.code == "install_timeout":
+        subject = f"gpu-autostop: {instance.instance_id} stopped: install did not finish"
+        why = verdict.reason
     else:
         idle = round(verdict.idle_minutes or 0.0, 1)
         subject = f"gpu-autostop: {instance.instance_id} stopped after {idle:g} idle minutes"
@@ -318,7 +381,21 @@ def _stop_message(
         f"Running since: {iso(instance.launch_time)} ({hours:.2f} hours)",
         f"Estimated session cost: {cost_text}",
     ]
-    if verdict is not None and verdict.agent_silent:
+    if verdict is not None and verdict.code == "silent_stop":
+        lines += [
+            "",
+            "The on-instance agent is not running (no current state record) and CloudWatch had no "
+            "CPU and network data, so nothing could see whether a job was running. This is the one "
+            "stop made without that check: a GPU billed forever is the worse failure. After the next "
+            "start, look at the agent: `journalctl -u gpu-autostop-agent` on the instance.",
+        ]
+    elif verdict is not None and verdict.code == "install_timeout":
+        lines += [
+            "",
+            "The first-boot install of ComfyUI did not finish in time. After the next start, look "
+            "at it: `journalctl -u gpu-autostop-bootstrap` on the instance.",
+        ]
+    elif verdict is not None and verdict.agent_silent:
         lines += [
             "",
             "Note: the on-instance agent is silent (no current state record), so this decision used "
@@ -329,7 +406,61 @@ def _stop_message(
     return subject, "\n".join(lines)
 
 
-def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, Any], Outcome]:
+def _alert_silent_once(
+    config: Config, now: datetime, instance: ec2.Instance, verdict: Verdict, outcome: Outcome
+) -> None:
+    """One email per boot when the agent is silent and CloudWatch says nothing (a note in SSM)."""
+    if verdict.silent_minutes is None or verdict.silent_minutes < SILENT_ALERT_MINUTES:
+        return
+    if not config.silent_note_parameter:
+        outcome.extra["silent_alert"] = "no SILENT_NOTE_PARAMETER: not alerted"
+        return
+    if records.read_silent_note(config.silent_note_parameter) == instance.launch_time:
+        outcome.extra["silent_alert"] = "already alerted for this boot"
+        return
+    from autostop import notify
+
+    subject = f"gpu-autostop: {instance.instance_id} agent not running, nothing to see"
+    message = "\n".join(
+        [
+            f"The on-instance agent of {instance.instance_id} ({instance.instance_type}) is not running "
+            f"or cannot write its state record, and CloudWatch has no usable EC2 data.",
+            "",
+            f"Why: {verdict.reason}",
+            f"Running since: {iso(instance.launch_time)}",
+            "",
+            f"The stop function keeps the instance for now, and stops it after "
+            f"{config.silent_stop_minutes:g} minutes without a sign of life (a start request counts), "
+            "without being able to see whether a job runs.",
+            "Look at the agent: `journalctl -u gpu-autostop-agent` on the instance, or stop it now with "
+            "`make stop`.",
+        ]
+    )
+    notify.publish(config.alert_topic_arn, subject, message)
+    records.write_silent_note(config.silent_note_parameter, instance.launch_time, now)
+    outcome.extra["silent_alert"] = "sent"
+
+
+def _intend_stop(config: Config, clock: Clock, request_id: str | None) -> None:
+    """Tell a concurrent start that StopInstances may follow (BEFORE the last lease read)."""
+    if config.stop_intent_parameter:
+        records.write_stop_intent(config.stop_intent_parameter, clock.now(), request_id)
+
+
+def _resolve_intent(config: Config, clock: Clock, request_id: str | None, outcome: Outcome) -> None:
+    """The intent's outcome, so that a waiting start stops waiting; a failure is only logged."""
+    if not config.stop_intent_parameter:
+        return
+    result = "stopped" if outcome.stopped else outcome.decision
+    try:
+        records.write_stop_intent(config.stop_intent_parameter, clock.now(), request_id, result)
+    except ClientError as exc:
+        outcome.extra["intent_error"] = f"{ec2.error_code(exc)}: {exc}"
+
+
+def stop(
+    config: Config, clock: Clock, trigger: StopTrigger, *, request_id: str | None = None
+) -> tuple[dict[str, Any], Outcome]:
     """Stop the instance when the stop rule says so (or when forced)."""
     now = clock.now()
     outcome = Outcome()
@@ -361,9 +492,16 @@ def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, 
             "forced",
             f"forced stop: {trigger.reason or 'no reason given'}",
         )
+        _intend_stop(config, clock, request_id)
     else:
-        record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
-        lease = records.read_lease(config.lease_parameter)
+        reading = records.read_agent_state(config.agent_state_parameter, config.instance_id, now)
+        record = reading.record
+        if reading.status == "invalid":
+            outcome.extra["agent_invalid"] = reading.problem
+        lease_reading = records.read_lease_reading(config.lease_parameter, now)
+        if lease_reading.problem:
+            outcome.extra["lease_problem"] = lease_reading.problem
+        lease = lease_reading.requested_at
         policy = StopPolicy.from_config(config)
         facts: dict[str, Any] = {
             "now": now,
@@ -382,20 +520,33 @@ def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, 
         outcome.decision, outcome.reason = verdict.code, verdict.reason
         outcome.extra["agent_silent"] = verdict.agent_silent
         if not verdict.stop:
+            _alert_silent_once(config, now, instance, verdict, outcome)
             return _stop_answer(config, outcome, verdict), outcome
-        # A start request may have arrived while we decided: it wins.
-        if records.read_lease(config.lease_parameter) != lease:
+        _intend_stop(config, clock, request_id)
+        # A start request may have arrived while we decided: it wins. This is the last lease read;
+        # a start whose lease comes later reads the intent written just above and waits for us.
+        if records.read_lease_reading(config.lease_parameter, now).requested_at != lease:
             outcome.decision, outcome.reason = (
                 "lease_renewed",
                 "a start request arrived while deciding",
             )
+            _resolve_intent(config, clock, request_id, outcome)
             return _stop_answer(config, outcome, verdict), outcome
     try:
-        ec2.stop(config.instance_id)
+        previous = ec2.stop(config.instance_id)
     except ClientError as exc:
         if ec2.error_code(exc) != "IncorrectInstanceState":
             raise
         outcome.decision, outcome.reason = "state_changed", "instance changed state before the stop"
+        _resolve_intent(config, clock, request_id, outcome)
+        return _stop_answer(config, outcome, verdict), outcome
+    if previous not in STOPPED_BY_US:
+        # Another invocation's StopInstances came first: it notifies and closes the session, not us.
+        outcome.decision, outcome.reason = (
+            "already_stopping",
+            f"the instance was already {previous or 'changing state'}: another stop came first",
+        )
+        _resolve_intent(config, clock, request_id, outcome)
         return _stop_answer(config, outcome, verdict), outcome
     outcome.stopped = True
     hours, cost = _after_stop(config, now, instance, outcome, record)
@@ -403,6 +554,7 @@ def stop(config: Config, clock: Clock, trigger: StopTrigger) -> tuple[dict[str, 
     from autostop import notify
 
     notify.publish(config.alert_topic_arn, subject, message)
+    _resolve_intent(config, clock, request_id, outcome)
     return _stop_answer(config, outcome, verdict), outcome
 
 
@@ -420,7 +572,7 @@ def _after_stop(
         from autostop import ledger
 
         if record is None:
-            record = records.read_agent_record(config.agent_state_parameter, config.instance_id)
+            record = records.read_agent_record(config.agent_state_parameter, config.instance_id, now)
         _ledger_safely(outcome, lambda: ledger.on_stop(config, now, instance, record))
     return hours, cost
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from autostop.errors import RequestError
+from autostop.errors import RequestError, quote
 from autostop.events import _object, _reject_unknown
 
 _BUDGET_ANCHORS = ("AWS Budget Notification", "AWSBudgets", "AWS Budgets")
@@ -34,11 +35,22 @@ def _money(pattern: str, text: str) -> float | None:
         return None
 
 
+def _finite(value: Any) -> float | None:
+    """A finite number as a float; None for anything else (a bool, an int too big for a float, inf)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def parse_budget_message(subject: str, message: str) -> BudgetNotice | None:
     """Read a Budgets notification; None when the text is not one (it must carry a Budgets anchor)."""
     try:
         data = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
         data = None
     if isinstance(data, dict):  # some relays forward a JSON rendering of the notification
         kind = str(data.get("notificationType") or data.get("NotificationType") or "").upper()
@@ -49,7 +61,7 @@ def parse_budget_message(subject: str, message: str) -> BudgetNotice | None:
         return BudgetNotice(
             kind if kind in ("ACTUAL", "FORECASTED") else "UNKNOWN",
             str(name) if name else None,
-            float(amount) if isinstance(amount, int | float) and not isinstance(amount, bool) else None,
+            _finite(amount),
             None,
             subject,
         )
@@ -85,7 +97,10 @@ def parse_budget(event: Any) -> list[BudgetNotice]:
             or not isinstance(sns, dict)
         ):
             raise RequestError("InvalidEvent", "only SNS records are accepted by the budget function")
-        notice = parse_budget_message(str(sns.get("Subject") or ""), str(sns.get("Message") or ""))
+        subject, message = sns.get("Subject"), sns.get("Message")
+        notice = parse_budget_message(
+            subject if isinstance(subject, str) else "", message if isinstance(message, str) else ""
+        )
         if notice is None:
             raise RequestError(
                 "NotABudgetNotification",
@@ -108,5 +123,5 @@ def parse_report(event: Any) -> ReportRequest:
     _reject_unknown(data, {"send"})
     send = data.get("send", True)
     if not isinstance(send, bool):
-        raise RequestError("InvalidSend", f"'send' must be true or false; got {send!r}")
+        raise RequestError("InvalidSend", f"'send' must be true or false; got {quote(send)}")
     return ReportRequest(send=send)

@@ -73,8 +73,19 @@ def start(instance_id: str) -> None:
     aws.client("ec2").start_instances(InstanceIds=[instance_id])
 
 
-def stop(instance_id: str) -> None:
-    aws.client("ec2").stop_instances(InstanceIds=[instance_id])
+def stop(instance_id: str) -> str | None:
+    """StopInstances; the instance's state before this call (``PreviousState``), None if not returned.
+
+    Only the caller that saw ``running`` (or ``pending``) made the stop: a second concurrent caller
+    sees ``stopping``. EC2 API Reference, InstanceStateChange: "previousState - The previous state of
+    the instance" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceStateChange.html).
+    """
+    response = aws.client("ec2").stop_instances(InstanceIds=[instance_id])
+    for change in response.get("StoppingInstances") or []:
+        if change.get("InstanceId") == instance_id:
+            name = (change.get("PreviousState") or {}).get("Name")
+            return str(name) if name else None
+    return None
 
 
 def set_instance_type(instance_id: str, instance_type: str) -> None:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from autostop.errors import RequestError
+from autostop.errors import RequestError, clip, quote
 
 WAIT_MODES = ("none", "running", "ready")
 #: The longest a start call may wait (the start function's timeout leaves room beyond it).
@@ -25,7 +25,7 @@ def _object(event: Any) -> dict[str, Any]:
 def _reject_unknown(event: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(event) - allowed)
     if unknown:
-        names = ", ".join(repr(k) for k in unknown)
+        names = clip(", ".join(quote(k) for k in unknown))
         accepted = ", ".join(repr(k) for k in sorted(allowed)) or "none"
         raise RequestError("UnknownKeys", f"unknown key(s) {names}; accepted keys: {accepted}")
 
@@ -41,13 +41,13 @@ def parse_start(event: Any) -> StartRequest:
     _reject_unknown(data, {"wait", "timeout_s"})
     wait = data.get("wait", "none")
     if wait not in WAIT_MODES:
-        raise RequestError("InvalidWait", f"'wait' must be one of {', '.join(WAIT_MODES)}; got {wait!r}")
+        raise RequestError("InvalidWait", f"'wait' must be one of {', '.join(WAIT_MODES)}; got {quote(wait)}")
     timeout = data.get("timeout_s", DEFAULT_TIMEOUT_S[wait])
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise RequestError("InvalidTimeout", f"'timeout_s' must be a number of seconds; got {timeout!r}")
+        raise RequestError("InvalidTimeout", f"'timeout_s' must be a number of seconds; got {quote(timeout)}")
     if not 0 <= timeout <= MAX_TIMEOUT_S:
         raise RequestError(
-            "InvalidTimeout", f"'timeout_s' must be between 0 and {MAX_TIMEOUT_S}; got {timeout!r}"
+            "InvalidTimeout", f"'timeout_s' must be between 0 and {MAX_TIMEOUT_S}; got {quote(timeout)}"
         )
     return StartRequest(wait=wait, timeout_s=float(timeout))
 
@@ -65,35 +65,44 @@ class StopTrigger:
     alarm_state: str | None = None
 
 
+def _text(value: Any, limit: int = 256) -> str | None:
+    """A string field of an AWS event, cut to ``limit``; anything else is None."""
+    return value[:limit] if isinstance(value, str) else None
+
+
 def _sns_trigger(records: Any) -> StopTrigger:
     if not isinstance(records, list) or not records or not isinstance(records[0], dict):
         raise RequestError("InvalidEvent", "'Records' must be a non-empty list of SNS records")
     sns = records[0].get("Sns")
     if records[0].get("EventSource") != "aws:sns" or not isinstance(sns, dict):
         raise RequestError("InvalidEvent", "only SNS records are accepted by the stop function")
-    try:
-        message = json.loads(sns.get("Message") or "")
-    except ValueError:
-        message = None
+    body = sns.get("Message")
+    message: Any = None
+    if isinstance(body, str):  # SNS delivers a string; anything else is not a CloudWatch alarm
+        try:
+            message = json.loads(body)
+        except (ValueError, RecursionError):
+            message = None
     if isinstance(message, dict) and "AlarmName" in message:
         return StopTrigger(
             "alarm-sns",
-            alarm_name=str(message["AlarmName"]),
-            alarm_state=message.get("NewStateValue"),
+            alarm_name=_text(message["AlarmName"]) or quote(message["AlarmName"]),
+            alarm_state=_text(message.get("NewStateValue")),
         )
-    return StopTrigger("sns", reason=str(sns.get("Subject") or "SNS notification"))
+    return StopTrigger("sns", reason=_text(sns.get("Subject")) or "SNS notification")
 
 
 def parse_stop(event: Any) -> StopTrigger:
     """Recognise the trigger. None of them is trusted: unless forced, idleness is verified."""
     data = _object(event)
     if data.get("source") == "aws.cloudwatch" and "alarmData" in data:
-        alarm = data.get("alarmData") or {}
-        state = alarm.get("state", {}) if isinstance(alarm, dict) else {}
+        alarm = data.get("alarmData")
+        alarm = alarm if isinstance(alarm, dict) else {}
+        state = alarm.get("state")
         return StopTrigger(
             "alarm",
-            alarm_name=str(alarm.get("alarmName")) if isinstance(alarm, dict) else None,
-            alarm_state=state.get("value") if isinstance(state, dict) else None,
+            alarm_name=_text(alarm.get("alarmName")) or _text(data.get("alarmArn")),
+            alarm_state=_text(state.get("value")) if isinstance(state, dict) else None,
         )
     if "Records" in data:
         return _sns_trigger(data["Records"])
@@ -102,7 +111,7 @@ def parse_stop(event: Any) -> StopTrigger:
     _reject_unknown(data, {"force", "reason"})
     force = data.get("force", False)
     if not isinstance(force, bool):
-        raise RequestError("InvalidForce", f"'force' must be true or false; got {force!r}")
+        raise RequestError("InvalidForce", f"'force' must be true or false; got {quote(force)}")
     reason = data.get("reason", "")
     if not isinstance(reason, str) or len(reason) > MAX_REASON_LENGTH:
         raise RequestError(

@@ -30,6 +30,16 @@ override_resource {
 }
 
 override_resource {
+  target = aws_ssm_parameter.shared["stop_intent"]
+  values = { arn = "arn:aws:ssm:us-east-1:123456789012:parameter/gpu-autostop/stop-intent" }
+}
+
+override_resource {
+  target = aws_ssm_parameter.shared["silent_note"]
+  values = { arn = "arn:aws:ssm:us-east-1:123456789012:parameter/gpu-autostop/silent-note" }
+}
+
+override_resource {
   target = aws_lambda_function.this["stop"]
   values = { arn = "arn:aws:lambda:us-east-1:123456789012:function:gpu-autostop-stop" }
 }
@@ -58,6 +68,8 @@ variables {
   lease_parameter       = "/gpu-autostop/lease"
   ledger_parameter      = "/gpu-autostop/ledger"
   cap_parameter         = "/gpu-autostop/cap"
+  stop_intent_parameter = "/gpu-autostop/stop-intent"
+  silent_note_parameter = "/gpu-autostop/silent-note"
   alert_topic_arn       = "arn:aws:sns:us-east-1:123456789012:gpu-autostop-alerts"
   kms_key_arn           = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
   metrics_namespace     = "GpuAutostop"
@@ -91,6 +103,10 @@ run "functions_follow_the_contract" {
       COMFYUI_PORT                 = "8188"
       CPU_IDLE_PERCENT             = "5"
       NETWORK_IDLE_BYTES           = "1000000"
+      INSTALL_TIMEOUT_MINUTES      = "45"
+      SILENT_STOP_MINUTES          = "90"
+      STOP_INTENT_PARAMETER        = "/gpu-autostop/stop-intent"
+      SILENT_NOTE_PARAMETER        = "/gpu-autostop/silent-note"
       POWERTOOLS_SERVICE_NAME      = "gpu-autostop"
       POWERTOOLS_METRICS_NAMESPACE = "GpuAutostop"
       LEDGER_PARAMETER             = "/gpu-autostop/ledger"
@@ -235,6 +251,8 @@ run "each_role_holds_only_its_own_permissions" {
         SendFailedAsyncInvocationsToDeadLetterQueue = aws_sqs_queue.dlq.arn
         UseProjectKeyForQueueAndTopic               = var.kms_key_arn
         StopTheInstance                             = var.instance_arn
+        RecordStopIntent                            = "arn:aws:ssm:us-east-1:123456789012:parameter/gpu-autostop/stop-intent"
+        KeepSilentAgentNote                         = "arn:aws:ssm:us-east-1:123456789012:parameter/gpu-autostop/silent-note"
         NotifyStops                                 = var.alert_topic_arn
         KeepUsageLedger                             = "arn:aws:ssm:us-east-1:123456789012:parameter/gpu-autostop/ledger"
         TripHardCap                                 = "arn:aws:ssm:us-east-1:123456789012:parameter/gpu-autostop/cap"
@@ -266,6 +284,7 @@ run "each_role_holds_only_its_own_permissions" {
       } == {
       start = {
         ReadAgentState       = ["arn:aws:ssm:us-east-1:123456789012:parameter/gpu-autostop/agent-state"]
+        ReadStopIntent       = ["arn:aws:ssm:us-east-1:123456789012:parameter/gpu-autostop/stop-intent"]
         ReadHardCapAndLedger = ["arn:aws:ssm:us-east-1:123456789012:parameter/gpu-autostop/cap", "arn:aws:ssm:us-east-1:123456789012:parameter/gpu-autostop/ledger"]
       }
       status = {
@@ -288,9 +307,9 @@ run "each_role_holds_only_its_own_permissions" {
     condition = {
       for k, p in aws_iam_role_policy.function : k => sort(flatten([for s in jsondecode(p.policy).Statement : s.Action]))
       } == {
-      start       = sort(["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt", "ec2:DescribeInstances", "ec2:StartInstances", "ec2:ModifyInstanceAttribute", "ssm:GetParameter", "ssm:GetParameter", "ssm:PutParameter", "ssm:GetParameter", "ssm:PutParameter", "ssm:GetParameters", "ssm:PutParameter", "sns:Publish"])
+      start       = sort(["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt", "ec2:DescribeInstances", "ec2:StartInstances", "ec2:ModifyInstanceAttribute", "ssm:GetParameter", "ssm:GetParameter", "ssm:PutParameter", "ssm:GetParameter", "ssm:GetParameter", "ssm:PutParameter", "ssm:GetParameters", "ssm:PutParameter", "sns:Publish"])
       status      = sort(["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt", "ec2:DescribeInstances", "ssm:GetParameter"])
-      stop        = sort(["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt", "ec2:DescribeInstances", "ec2:StopInstances", "ssm:GetParameter", "cloudwatch:GetMetricStatistics", "sns:Publish", "ssm:GetParameter", "ssm:PutParameter", "ssm:GetParameters", "ssm:PutParameter"])
+      stop        = sort(["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt", "ec2:DescribeInstances", "ec2:StopInstances", "ssm:GetParameter", "cloudwatch:GetMetricStatistics", "ssm:PutParameter", "ssm:GetParameter", "ssm:PutParameter", "sns:Publish", "ssm:GetParameter", "ssm:PutParameter", "ssm:GetParameters", "ssm:PutParameter"])
       cost_report = sort(["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt", "ec2:DescribeInstances", "ce:GetCostAndUsage", "ssm:GetParameter", "ssm:GetParameters", "sns:Publish"])
       budget      = sort(["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt", "ec2:DescribeInstances", "ssm:GetParameters", "ssm:PutParameter", "ec2:StopInstances", "sns:Publish"])
     }
@@ -501,4 +520,47 @@ run "no_root_volume_key_statements_by_default" {
     condition     = alltrue([for p in aws_iam_role_policy.function : !strcontains(p.policy, "kms:CreateGrant")])
     error_message = "With the AWS-managed aws/ebs key no role needs (or gets) kms:CreateGrant."
   }
+}
+
+run "stop_intent_is_written_by_stop_and_only_read_by_start" {
+  module {
+    source = "./modules/control_plane"
+  }
+
+  assert {
+    condition = jsonencode({
+      for k, p in aws_iam_role_policy.function : k => sort(flatten([
+        for s in jsondecode(p.policy).Statement : flatten([s.Action])
+        if contains(flatten([s.Resource]), "arn:aws:ssm:us-east-1:123456789012:parameter/gpu-autostop/stop-intent")
+      ]))
+      }) == jsonencode({
+      budget      = []
+      cost_report = []
+      start       = ["ssm:GetParameter"]
+      status      = []
+      stop        = ["ssm:PutParameter"]
+    })
+    error_message = "Only the stop function may write the stop intent; start may only read it (and start never gets StopInstances, stop never StartInstances)."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.function["stop"].policy).Statement :
+      !contains(flatten([s.Action]), "ec2:StartInstances")
+    ])
+    error_message = "The stop role must not be able to start the instance."
+  }
+}
+
+run "silent_stop_must_outlast_the_idle_time" {
+  command = plan
+  module {
+    source = "./modules/control_plane"
+  }
+
+  variables {
+    silent_stop_minutes = 15
+  }
+
+  expect_failures = [var.silent_stop_minutes]
 }

@@ -62,7 +62,7 @@ def test_not_ready_on_garbage_record(env: Env) -> None:
     env.write_raw_record("<html>not json</html>")
     answer = status(env)
     assert answer["ready"] is False
-    assert answer["agent"] == "missing"
+    assert answer["agent"] == "invalid"
 
 
 def test_ready_on_a_fresh_record_of_this_boot_with_all_figures(env: Env) -> None:
@@ -88,6 +88,8 @@ def test_ready_on_a_fresh_record_of_this_boot_with_all_figures(env: Env) -> None
         "running_since": iso(LAUNCH),
         "instance_type": "g4dn.xlarge",
         "agent": "current",
+        "agent_problem": None,
+        "phase": "serving",
     }
 
 

@@ -191,16 +191,16 @@ def test_a_start_request_during_the_decision_wins(env: Env, monkeypatch: pytest.
     from autostop import records
 
     idle_record(env, 30)
-    real = records.read_lease
+    real = records.read_lease_reading
     seen: list[int] = []
 
-    def lease_renewed_between_reads(parameter: str):
+    def lease_renewed_between_reads(parameter: str, now: object = None):
         seen.append(1)
         if len(seen) == 2:
             env.write_lease(env.clock.now())
-        return real(parameter)
+        return real(parameter, now)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(records, "read_lease", lease_renewed_between_reads)
+    monkeypatch.setattr(records, "read_lease_reading", lease_renewed_between_reads)
     answer = stop(env)
     assert_kept(env, answer, "lease_renewed")
 

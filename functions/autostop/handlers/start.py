@@ -42,6 +42,8 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             "ready": answer["ready"],
         },
     )
+    if "stop_intent" in outcome.extra:
+        logger.info("start met a stop under way", extra={"stop_intent": outcome.extra["stop_intent"]})
     if "ledger_error" in outcome.extra:
         logger.warning("usage ledger not updated", extra={"error": outcome.extra["ledger_error"]})
     return answer

@@ -23,4 +23,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         "status handled",
         extra={"state": answer["state"], "ready": answer["ready"], "agent": answer["agent"]},
     )
+    if answer["agent_problem"]:
+        logger.warning("agent state record invalid", extra={"problem": answer["agent_problem"]})
     return answer

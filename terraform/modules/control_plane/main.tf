@@ -19,6 +19,10 @@ locals {
       COMFYUI_PORT                 = tostring(var.settings.comfyui_port)
       CPU_IDLE_PERCENT             = tostring(var.settings.cpu_idle_percent)
       NETWORK_IDLE_BYTES           = tostring(var.settings.network_idle_bytes)
+      INSTALL_TIMEOUT_MINUTES      = tostring(var.install_timeout_minutes)
+      SILENT_STOP_MINUTES          = tostring(var.silent_stop_minutes)
+      STOP_INTENT_PARAMETER        = var.stop_intent_parameter
+      SILENT_NOTE_PARAMETER        = var.silent_note_parameter
       POWERTOOLS_SERVICE_NAME      = var.service_name
       POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
     },
@@ -163,6 +167,13 @@ locals {
         Action   = ["ssm:GetParameter", "ssm:PutParameter"]
         Resource = aws_ssm_parameter.shared["lease"].arn
       },
+      {
+        # A stop under way (control._outlast_stop_intent): read only; start never writes it.
+        Sid      = "ReadStopIntent"
+        Effect   = "Allow"
+        Action   = "ssm:GetParameter"
+        Resource = aws_ssm_parameter.shared["stop_intent"].arn
+      },
       local.cost_statements.keep_ledger,
       local.cost_statements.read_cap_and_ledger,
       local.cost_statements.trip_cap,
@@ -196,6 +207,20 @@ locals {
         Effect   = "Allow"
         Action   = "cloudwatch:GetMetricStatistics"
         Resource = "*"
+      },
+      {
+        # "About to stop", written before the last lease read (start reads it); never StartInstances.
+        Sid      = "RecordStopIntent"
+        Effect   = "Allow"
+        Action   = "ssm:PutParameter"
+        Resource = aws_ssm_parameter.shared["stop_intent"].arn
+      },
+      {
+        # One silent-agent email per boot.
+        Sid      = "KeepSilentAgentNote"
+        Effect   = "Allow"
+        Action   = ["ssm:GetParameter", "ssm:PutParameter"]
+        Resource = aws_ssm_parameter.shared["silent_note"].arn
       },
       {
         Sid      = "NotifyStops"
@@ -308,6 +333,8 @@ resource "aws_ssm_parameter" "shared" {
     lease       = { name = var.lease_parameter, value = jsonencode({ v = 1 }), description = "time of the last start request (JSON, written by the start function)" }
     ledger      = { name = var.ledger_parameter, value = jsonencode({}), description = "usage ledger: running time, starts, images, compute cost (JSON, written by the start and stop functions)" }
     cap         = { name = var.cap_parameter, value = jsonencode({ tripped = false }), description = "hard spend cap flag (JSON, set by the functions; reset with `make reset-cap`)" }
+    stop_intent = { name = var.stop_intent_parameter, value = jsonencode({ v = 1 }), description = "the stop function's intent to stop (JSON, written by the stop function, read by start)" }
+    silent_note = { name = var.silent_note_parameter, value = jsonencode({ v = 1 }), description = "the boot the stop function emailed about a silent agent (JSON, stop function only)" }
   }
   name        = each.value.name
   description = "${var.name}: ${each.value.description}"

@@ -102,6 +102,48 @@ variable "cap_parameter" {
   }
 }
 
+variable "stop_intent_parameter" {
+  description = "Name of the SSM parameter where the stop function notes that it is about to stop (STOP_INTENT_PARAMETER; the start function reads it)."
+  type        = string
+
+  validation {
+    condition     = startswith(var.stop_intent_parameter, "/")
+    error_message = "stop_intent_parameter must be a hierarchical name starting with /."
+  }
+}
+
+variable "silent_note_parameter" {
+  description = "Name of the SSM parameter where the stop function notes which boot it emailed about a silent agent (SILENT_NOTE_PARAMETER; one email per boot)."
+  type        = string
+
+  validation {
+    condition     = startswith(var.silent_note_parameter, "/")
+    error_message = "silent_note_parameter must be a hierarchical name starting with /."
+  }
+}
+
+variable "install_timeout_minutes" {
+  description = "INSTALL_TIMEOUT_MINUTES: longest a first-boot install may report \"installing\" before the stop function stops the instance."
+  type        = number
+  default     = 45
+
+  validation {
+    condition     = var.install_timeout_minutes >= 10 && var.install_timeout_minutes <= 240 && floor(var.install_timeout_minutes) == var.install_timeout_minutes
+    error_message = "install_timeout_minutes must be a whole number between 10 and 240."
+  }
+}
+
+variable "silent_stop_minutes" {
+  description = "SILENT_STOP_MINUTES: agent silent and no CloudWatch data this long without a sign of life, the stop function stops anyway. Must exceed settings.idle_minutes + 10."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.silent_stop_minutes > var.settings.idle_minutes + 10 && var.silent_stop_minutes <= 1440
+    error_message = "silent_stop_minutes must be greater than idle_minutes + 10 and at most 1440."
+  }
+}
+
 variable "hard_cap_usd" {
   description = "The hard spend cap on the month-to-date estimate (HARD_CAP_USD), or null for none."
   type        = number
