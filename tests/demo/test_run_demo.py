@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -65,6 +66,10 @@ def run_main(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, scenario_fails: bool, destroy_code: int
 ) -> tuple[int, list[dict[str, Any]], list[str]]:
     order: list[str] = []
+    # main() points this process's boto3 at the (fake) emulator through os.environ; recording each key
+    # here makes monkeypatch restore the environment afterwards, so no later test talks to 127.0.0.1:1.
+    for key in (*run_demo.AWS_ENV, "AWS_ENDPOINT_URL"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))
 
     @contextlib.contextmanager
     def fake_server(_log: Path) -> Iterator[Any]:
