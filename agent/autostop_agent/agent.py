@@ -387,8 +387,11 @@ class Agent:
                 self.self_stop.fire(mono, decision)
         return cfg.poll_seconds if self.ready else cfg.startup_poll_seconds
 
-    def run(self, should_stop: Callable[[], bool]) -> None:
+    def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None] | None = None) -> None:
+        """Step until ``should_stop()``; between steps ``wait`` (default: the clock's sleep), which the
+        service makes return at once on SIGTERM."""
         cfg = self.config
+        pause = wait or self.clock.sleep
         log.info(
             "gpu-autostop-agent %s: ComfyUI %s, record %s, poll %gs, heartbeat %gs, self-stop %s",
             __version__,
@@ -410,7 +413,7 @@ class Agent:
                 left = deadline - self.clock.monotonic()
                 if left <= 0:
                     break
-                self.clock.sleep(min(left, 1.0))
+                pause(min(left, 1.0))
         log.info("stopping")
         self.farewell()
         self.gpu.close()
