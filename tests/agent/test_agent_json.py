@@ -92,7 +92,6 @@ def test_queue_state_is_valid_or_comfy_error(data: Any) -> None:
         return
     assert state.running >= 0
     assert state.pending >= 0
-    assert all(isinstance(i, str) for i in state.prompt_ids)
 
 
 @FAST
