@@ -8,8 +8,10 @@ only up to ``limit`` bytes. Waits are cut into slices of at most SLICE_SECONDS
 so that ``cancelled()`` (the agent stopping on SIGTERM) ends a request
 promptly. Any failure raises HttpError.
 
-Known gap: an HTTPS handshake (ComfyUI behind TLS) is bounded only per socket
-operation, by the time left at connect; the loopback ComfyUI and IMDS are plain HTTP.
+Known gaps: the TCP connect is one wait of the time left (not sliced), so a host
+that never answers (no IMDS) is given up only at the deadline; an HTTPS handshake
+(ComfyUI behind TLS) is bounded only per socket operation, by the time left at
+connect. The loopback ComfyUI and IMDS are plain HTTP.
 """
 
 from __future__ import annotations
