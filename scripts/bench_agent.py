@@ -55,7 +55,7 @@ class StandIn:
         self.requests = 0
         routes = {
             "/system_stats": (FIXTURES / "system_stats.json").read_bytes(),
-            "/api/jobs": (FIXTURES / "api_jobs.json").read_bytes(),
+            "/history": (FIXTURES / "history.json").read_bytes(),
             "/prompt": (FIXTURES / "prompt_get.json").read_bytes(),
         }
         stand_in = self

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import select
 import signal
+import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -28,8 +31,49 @@ EX_LOCKED = 75
 log = logging.getLogger("autostop_agent")
 
 
-def build_agent(config: Config, clock: Clock, *, imds_timeout: float = 2.0) -> Agent:
-    """The agent wired to the real world (ComfyUI over HTTP, NVML, /proc, IMDS, boto3)."""
+class StopSignal:
+    """SIGTERM / SIGINT ask the loop to stop: a flag, and a wait() that a signal ends at once.
+
+    Python runs a signal handler between bytecodes, after the system call it interrupted is retried
+    (PEP 475), so ``time.sleep(1)`` would still sleep its second out. ``signal.set_wakeup_fd`` makes
+    the interpreter write a byte to a socket when any signal arrives; wait() selects on it.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+
+    def install(self) -> None:
+        signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.signum = signum
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def wait(self, seconds: float) -> None:
+        if seconds > 0 and not self():
+            select.select([self._read], [], [], seconds)
+        with contextlib.suppress(BlockingIOError):
+            self._read.recv(4096)
+
+
+def build_agent(
+    config: Config,
+    clock: Clock,
+    *,
+    imds_timeout: float = 2.0,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Agent:
+    """The agent wired to the real world (ComfyUI over HTTP, NVML, /proc, IMDS, boto3).
+
+    ``cancelled`` (the stop signal) ends a ComfyUI or IMDS request within a quarter of a second.
+    """
 
     def sessions() -> Sessions:
         if not config.detect_sessions:
@@ -41,12 +85,12 @@ def build_agent(config: Config, clock: Clock, *, imds_timeout: float = 2.0) -> A
         return AwsSink(boto_factory(region, Path(config.lock_file).parent / "botocore-data"))
 
     def identify() -> Identity:
-        return fetch_identity(config.imds_endpoint, timeout=imds_timeout)
+        return fetch_identity(config.imds_endpoint, timeout=imds_timeout, cancelled=cancelled)
 
     return Agent(
         config,
         clock=clock,
-        comfy=ComfyClient(config.comfyui_url, config.comfyui_timeout_seconds),
+        comfy=ComfyClient(config.comfyui_url, config.comfyui_timeout_seconds, cancelled=cancelled),
         gpu=NvmlGpu(clock.monotonic),
         host=Host(clock.monotonic, window_seconds=config.cpu_window_seconds),
         scan_sessions=sessions,
@@ -108,15 +152,10 @@ def main(
         print(f"gpu-autostop-agent: cannot create the lock file {config.lock_file}: {exc}", file=sys.stderr)
         return EX_CONFIG
 
-    stopping: list[int] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stopping.append(signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = StopSignal()
+    stop.install()
     try:
-        build_agent(config, clock).run(lambda: bool(stopping))
+        build_agent(config, clock, cancelled=stop).run(stop, wait=stop.wait)
     finally:
         lock.release()
     return 0

@@ -23,8 +23,9 @@ from typing import Any, Protocol
 from autostop_agent import __version__
 from autostop_agent.aws import AwsSink, Backoff
 from autostop_agent.clock import Clock, iso, parse_iso
-from autostop_agent.comfyui import ComfyError, NotSupported, QueueState
+from autostop_agent.comfyui import MAX_HISTORY_ITEMS, ComfyError, Finished, QueueState
 from autostop_agent.config import Config
+from autostop_agent.history import CompletedWork
 from autostop_agent.imds import Identity, ImdsError
 from autostop_agent.installing import SERVING, InstallGuard, InstallPhase, read_marker
 from autostop_agent.selfstop import SelfStop, run_command
@@ -43,7 +44,7 @@ class Comfy(Protocol):
 
     def queue(self) -> QueueState: ...
 
-    def completed_total(self) -> int: ...
+    def history(self, max_items: int = ...) -> tuple[Finished, ...]: ...
 
 
 class Gpu(Protocol):
@@ -159,15 +160,14 @@ class Agent:
         self._metrics_since = clock.monotonic()
         self._stats = {name: _Stat() for name, _ in METRICS}
 
-        self._jobs_supported = True
-        self._jobs_base = 0
-        self._jobs_last: int | None = None
-        self._departed = 0
-        self._prev_ids: frozenset[str] = frozenset()
+        self.work = CompletedWork(MAX_HISTORY_ITEMS)
+        #: Prompts that finished since the previous poll (read from the history): activity.
+        self.finished_since_poll = 0
 
     # ---- readings -------------------------------------------------------------------------------
 
     def _probe_comfy(self, now: datetime) -> None:
+        self.finished_since_poll = 0  # a failed probe must not repeat the last one's activity
         try:
             if not self.ready:
                 self.comfy.system_stats()
@@ -183,12 +183,23 @@ class Agent:
                 self.queue = None
             return
         self.failures = 0
-        self._departed += len(self._prev_ids - queue.prompt_ids)
-        self._prev_ids = queue.prompt_ids
         self.queue = queue
         if not self.ready:
             self.ready, self.ready_at, self._dirty = True, now, True
             log.info("ComfyUI ready (queue %d running, %d pending)", queue.running, queue.pending)
+        self._read_history(now)
+
+    def _read_history(self, now: datetime) -> None:
+        """Prompts finished since the last poll, however short (the queue alone misses them)."""
+        try:
+            entries = self.comfy.history(MAX_HISTORY_ITEMS)
+        except ComfyError as exc:  # readiness is the queue's answer; this reading is only skipped
+            log.debug("ComfyUI history unavailable: %s", exc)
+            return
+        new = self.work.update(entries, now)
+        self.finished_since_poll = new.finished
+        if new.latest is not None and (self.last_activity_at is None or new.latest > self.last_activity_at):
+            self.last_activity_at = new.latest
 
     def _read_install_phase(self) -> None:
         phase = read_marker(self.config.install_marker)
@@ -211,6 +222,8 @@ class Agent:
             reasons.append("ComfyUI install running (bootstrap)")
         if q is not None and q.depth > 0:
             reasons.append(f"queue {q.running} running + {q.pending} pending")
+        if self.finished_since_poll:
+            reasons.append(f"{self.finished_since_poll} prompt(s) finished since the last poll")
         if r.gpu_pct is not None and r.gpu_pct > cfg.gpu_busy_percent:
             reasons.append(f"GPU {r.gpu_pct:g}% > {cfg.gpu_busy_percent:g}%")
         if r.cpu_pct is not None and r.cpu_pct > cfg.cpu_busy_percent:
@@ -221,25 +234,9 @@ class Agent:
         return tuple(reasons)
 
     def images_completed(self) -> int:
-        """Prompts completed since boot: ComfyUI's jobs API (summed across ComfyUI restarts).
-
-        On a ComfyUI without /api/jobs: prompts that have left the queue (finished or failed).
-        """
-        if self._jobs_supported and self.ready:
-            try:
-                total = self.comfy.completed_total()
-            except NotSupported:
-                self._jobs_supported = False
-                log.info("ComfyUI has no /api/jobs; counting prompts that leave the queue instead")
-            except ComfyError as exc:
-                log.debug("completed count unavailable: %s", exc)
-            else:
-                if self._jobs_last is not None and total < self._jobs_last:
-                    self._jobs_base += self._jobs_last  # ComfyUI restarted: its history began anew
-                self._jobs_last = total
-        if not self._jobs_supported:
-            return self._departed
-        return self._jobs_base + (self._jobs_last or 0)
+        """Prompts that ran to the end since the agent started, from ComfyUI's history (any version,
+        across ComfyUI restarts); after an agent restart, those still in the history window."""
+        return self.work.completed
 
     # ---- the record ---------------------------------------------------------------------------------
 
@@ -415,8 +412,11 @@ class Agent:
                 self.self_stop.fire(mono, decision)
         return cfg.poll_seconds if self.ready else cfg.startup_poll_seconds
 
-    def run(self, should_stop: Callable[[], bool]) -> None:
+    def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None] | None = None) -> None:
+        """Step until ``should_stop()``; between steps ``wait`` (default: the clock's sleep), which the
+        service makes return at once on SIGTERM."""
         cfg = self.config
+        pause = wait or self.clock.sleep
         log.info(
             "gpu-autostop-agent %s: ComfyUI %s, record %s, poll %gs, heartbeat %gs, self-stop %s",
             __version__,
@@ -438,7 +438,7 @@ class Agent:
                 left = deadline - self.clock.monotonic()
                 if left <= 0:
                     break
-                self.clock.sleep(min(left, 1.0))
+                pause(min(left, 1.0))
         log.info("stopping")
         self.farewell()
         self.gpu.close()

@@ -74,11 +74,23 @@ class Config:
         return self.self_stop_minutes > 0
 
 
-def parse_env_file(text: str) -> dict[str, str]:
-    """``KEY=value`` lines; blank lines and ``#`` comments skipped; one pair of surrounding quotes removed."""
+#: Characters no env file line may hold (control characters other than tab; DEL).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def parse_env_file(text: str, source: str = "env file") -> dict[str, str]:
+    """``KEY=value`` lines; blank lines and ``#`` comments skipped; one pair of surrounding quotes removed.
+
+    Anything else (no ``=``, a bad name, an unmatched quote, a control character) raises ConfigError
+    naming ``source`` and the line, so a damaged file stops the agent at start (exit 78) instead of
+    being half read.
+    """
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
+        where = f"{source} line {number}"
+        if _CONTROL.search(line):
+            raise ConfigError(f"{where}: control character in {line[:60]!r}")
         if not line or line.startswith("#"):
             continue
         if line.startswith("export "):
@@ -86,9 +98,11 @@ def parse_env_file(text: str) -> dict[str, str]:
         key, sep, value = line.partition("=")
         key = key.strip()
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise ConfigError(f"env file line {number}: expected KEY=value, got {raw.strip()!r}")
+            raise ConfigError(f"{where}: expected KEY=value, got {raw.strip()[:60]!r}")
         value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        if value[:1] in ("'", '"'):
+            if len(value) < 2 or value[-1] != value[0]:
+                raise ConfigError(f"{where}: {key} has an unmatched {value[0]} quote")
             value = value[1:-1]
         values[key] = value
     return values
@@ -102,14 +116,19 @@ def read_environment(
     path = env_file or env.get("AGENT_ENV_FILE") or DEFAULT_ENV_FILE
     merged: dict[str, str] = {}
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         if file_required or env_file or env.get("AGENT_ENV_FILE"):
             raise ConfigError(f"env file {path} does not exist (AGENT_ENV_FILE / --env-file)") from None
-        text = ""
+        data = b""
     except OSError as exc:
         raise ConfigError(f"env file {path} cannot be read: {exc.strerror}") from None
-    merged.update(parse_env_file(text))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"env file {path} line {line}: not UTF-8 (byte {data[exc.start]:#04x})") from None
+    merged.update(parse_env_file(text, f"env file {path}"))
     merged.update(env)
     return merged
 

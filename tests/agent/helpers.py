@@ -51,6 +51,21 @@ class FakeClock:
         return self.mono - self._mono0
 
 
+def history_entry(prompt_id: str, ended: datetime | None, success: bool) -> tuple[str, dict[str, Any]]:
+    template = next(iter(json.loads(fixture_bytes("history_prompt_id.json")).values()))
+    entry = json.loads(json.dumps(template))
+    entry["prompt"][1] = prompt_id
+    status = entry["status"]
+    status["status_str"], status["completed"] = ("success", True) if success else ("error", False)
+    for message in status["messages"]:
+        message[1]["prompt_id"] = prompt_id
+        if ended is None:
+            del message[1]["timestamp"]  # an older ComfyUI: no timestamps
+        else:
+            message[1]["timestamp"] = int(ended.timestamp() * 1000)
+    return prompt_id, entry
+
+
 class ComfyStandIn:
     """Replays recorded ComfyUI answers. ``down`` drops connections unanswered; ``hang`` never answers."""
 
@@ -96,7 +111,7 @@ class ComfyStandIn:
         self._thread.start()
         self.idle()
         self.set_json("/system_stats", fixture_bytes("system_stats.json"))
-        self.set_json("/api/jobs", fixture_bytes("api_jobs_empty.json"))
+        self.set_json("/history", fixture_bytes("history_empty.json"))
         self.set_json("/prompt", fixture_bytes("prompt_get.json"))
 
     def set_json(self, path: str, body: bytes | str, status: int = 200) -> None:
@@ -112,10 +127,10 @@ class ComfyStandIn:
     def busy(self) -> None:
         self.set_json("/queue", fixture_bytes("queue_busy.json"))
 
-    def completed(self, total: int) -> None:
-        self.set_json(
-            "/api/jobs", json.dumps({"jobs": [], "pagination": {"offset": 0, "limit": 1, "total": total}})
-        )
+    def history(self, *entries: tuple[str, datetime | None, bool]) -> None:
+        """GET /history answers these prompts (id, end time, succeeded), oldest first, each shaped
+        like the recorded answer (history_prompt_id.json) with its id, times and status replaced."""
+        self.set_json("/history", json.dumps(dict(history_entry(*e) for e in entries)))
 
     def close(self) -> None:
         self._release.set()

@@ -293,3 +293,39 @@ def test_service_loop_ends_cleanly_on_sigterm_and_holds_the_lock(comfy: ComfySta
     assert "stopping" in text
     assert "Traceback" not in text
     assert "PutParameter" in text  # the unreachable endpoint was reported, not fatal
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "why"),
+    [
+        (b"AGENT_STATE_PARAMETER=/p\nIDLE_MINUTES=10\xff\n", 2, "not UTF-8"),
+        (b"\xef\xbb\xbf\xfe\xfeAGENT_STATE_PARAMETER=/p\n", 1, "not UTF-8"),  # a UTF-16 editor's leftovers
+        (b"# ok\n\nAGENT_STATE_PARAMETER=/p\nIDLE_MINUTES\n", 4, "expected KEY=value"),
+        (b"AGENT_STATE_PARAMETER=/p\n2BAD=1\n", 2, "expected KEY=value"),
+        (b'AGENT_STATE_PARAMETER="/p\n', 1, 'AGENT_STATE_PARAMETER has an unmatched " quote'),
+        (b"AGENT_STATE_PARAMETER=/p\nIDLE_MINUTES='5\n", 2, "IDLE_MINUTES has an unmatched ' quote"),
+        (b"AGENT_STATE_PARAMETER=/p\x00\n", 1, "control character"),
+        (b"AGENT_STATE_PARAMETER=/p\nPOLL\x1bSECONDS=5\n", 2, "control character"),
+    ],
+)
+def test_a_damaged_env_file_exits_78_naming_file_and_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes, line: int, why: str
+) -> None:
+    env_file = tmp_path / "agent.env"
+    env_file.write_bytes(content)
+    assert main(["--check-config", "--env-file", str(env_file)], {}) == EX_CONFIG
+    err = capsys.readouterr().err
+    assert f"env file {env_file} line {line}: {why}" in err
+    assert "Traceback" not in err
+    # the same file named by AGENT_ENV_FILE, as the systemd unit runs it
+    assert main([], {"AGENT_ENV_FILE": str(env_file)}) == EX_CONFIG
+
+
+def test_a_directory_as_env_file_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot be read"):
+        read_environment({}, str(tmp_path))
+
+
+def test_tabs_and_quoted_values_still_parse() -> None:
+    values = parse_env_file("A=\t'x y'\t\nexport B=\"\"\nC='a'\n")
+    assert values == {"A": "x y", "B": "", "C": "a"}

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from autostop_agent.comfyui import MAX_QUEUE_BYTES, ComfyClient, ComfyError, NotSupported
+from autostop_agent.comfyui import MAX_QUEUE_BYTES, ComfyClient, ComfyError
 from tests.agent.helpers import ComfyStandIn, FakeClock, fixture_bytes, make_rig
 
 
@@ -20,11 +20,7 @@ def test_recorded_answers(comfy: ComfyStandIn) -> None:
     comfy.busy()
     busy = c.queue()
     assert (busy.running, busy.pending) == (1, 4)
-    assert "742552c1-acca-4ba3-99f7-436fe4cadb05" in busy.prompt_ids
-    assert len(busy.prompt_ids) == 5
     assert c.system_stats()["system"]["comfyui_version"] == "0.8.0"
-    comfy.set_json("/api/jobs", fixture_bytes("api_jobs.json"))
-    assert c.completed_total() == 5  # the recorded answer ignores the filter: pagination.total is read
 
 
 def test_every_route_is_also_under_api_prefix(comfy: ComfyStandIn) -> None:
@@ -76,7 +72,7 @@ def test_dropped_connection_and_refused_port(comfy: ComfyStandIn) -> None:
 
 def test_slow_answer_times_out(comfy: ComfyStandIn) -> None:
     comfy.hang = True
-    with pytest.raises(ComfyError, match=r"timed out|TimeoutError"):
+    with pytest.raises(ComfyError, match=r"no complete answer within 0\.1 s"):
         client(comfy, timeout=0.1).queue()
 
 
@@ -85,12 +81,6 @@ def test_huge_queue_falls_back_to_prompt_counter(comfy: ComfyStandIn) -> None:
     comfy.set_json("/prompt", fixture_bytes("prompt_get_busy.json"))
     q = client(comfy).queue()
     assert (q.running, q.pending) == (1, 4)
-
-
-def test_missing_jobs_api_is_not_supported(comfy: ComfyStandIn) -> None:
-    del comfy.routes["/api/jobs"]
-    with pytest.raises(NotSupported):
-        client(comfy).completed_total()
 
 
 def test_agent_survives_garbage_and_never_claims_readiness(comfy: ComfyStandIn, clock: FakeClock) -> None:

@@ -187,28 +187,6 @@ def test_one_failed_probe_keeps_readiness_and_last_queue(comfy: ComfyStandIn, ri
     assert rig.agent.queue.depth == 5
 
 
-def test_images_completed_counts_across_a_comfyui_restart(comfy: ComfyStandIn, rig: Rig) -> None:
-    comfy.completed(3)
-    rig.run(61)
-    assert rig.records()[-1]["images_completed"] == 3
-    comfy.completed(1)  # ComfyUI restarted: its history starts again
-    rig.run(60)
-    assert rig.records()[-1]["images_completed"] == 4
-
-
-def test_images_completed_falls_back_to_queue_departures(comfy: ComfyStandIn, rig: Rig) -> None:
-    del comfy.routes["/api/jobs"]  # an older ComfyUI: 404
-    comfy.busy()
-    rig.run(10)
-    from tests.agent.helpers import fixture_bytes
-
-    comfy.set_json("/queue", fixture_bytes("queue_after_clear.json"))  # 4 pending left the queue
-    rig.run(10)
-    comfy.idle()
-    rig.run(10)
-    assert rig.records()[-1]["images_completed"] == 5
-
-
 def test_last_activity_is_restored_from_this_boots_record(comfy: ComfyStandIn, clock: FakeClock) -> None:
     earlier = clock.now() - timedelta(minutes=4)
     rig = make_rig(comfy, clock)
