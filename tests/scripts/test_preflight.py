@@ -612,7 +612,12 @@ def test_terraform_settings_offline_without_credentials(tmp_path: Path) -> None:
 
     assert preflight.terraform_deployed(tf) is False  # no state yet: leftovers are checked
     s = Settings.from_mapping(raw)
-    assert (s.name, s.region, s.market, s.instance_type) == ("gpu-test", "eu-west-1", "on-demand", "g4dn.xlarge")
+    assert (s.name, s.region, s.market, s.instance_type) == (
+        "gpu-test",
+        "eu-west-1",
+        "on-demand",
+        "g4dn.xlarge",
+    )
     assert s.fallback_instance_types == ("g5.xlarge",)
     assert s.alert_emails == ("a@example.com",)
     assert s.reserved_concurrency == {"start": -1, "status": -1, "stop": -1, "cost_report": -1, "budget": -1}
