@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import queue
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -285,3 +289,30 @@ def make_rig(comfy: ComfyStandIn, clock: FakeClock, env: dict[str, str] | None =
     )
     assert not kw, kw
     return Rig(agent, clock, comfy, sink, gpu, host, sessions, runner)
+
+
+AGENT_SOURCE = Path(__file__).resolve().parents[2] / "agent"
+
+
+def spawn_agent_service(env_file: Path) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+    """`python -m autostop_agent` with only ``env_file`` as its settings; its stderr lines go to the queue."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autostop_agent"],
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(AGENT_SOURCE),
+            "AGENT_ENV_FILE": str(env_file),
+        },
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return proc, lines

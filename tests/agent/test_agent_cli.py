@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from autostop_agent.__main__ import EX_LOCKED, main
 from autostop_agent.config import EX_CONFIG, ConfigError, load_config, parse_env_file, read_environment
 from autostop_agent.imds import ImdsError, fetch_identity
 from autostop_agent.lock import LockHeld, SingleInstanceLock
-from tests.agent.helpers import INSTANCE, PARAMETER, ComfyStandIn, FakeClock
+from tests.agent.helpers import INSTANCE, PARAMETER, ComfyStandIn, FakeClock, spawn_agent_service
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -248,11 +247,6 @@ def test_imds_failures(imds: str) -> None:
         fetch_identity("http://127.0.0.1:9", timeout=0.5)
 
 
-def _lines(stream: Any, sink: queue.Queue[str]) -> None:
-    for line in stream:
-        sink.put(line)
-
-
 def test_service_loop_ends_cleanly_on_sigterm_and_holds_the_lock(comfy: ComfyStandIn, tmp_path: Path) -> None:
     lock = tmp_path / "agent.lock"
     env_file = tmp_path / "agent.env"
@@ -261,20 +255,7 @@ def test_service_loop_ends_cleanly_on_sigterm_and_holds_the_lock(comfy: ComfySta
         f"AWS_REGION=us-east-1\nAGENT_LOCK_FILE={lock}\nAWS_ENDPOINT_URL=http://127.0.0.1:9\n"
         "AWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n"
     )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO / "agent"),
-        "AGENT_ENV_FILE": str(env_file),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "autostop_agent"],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_lines, args=(proc.stderr, lines), daemon=True).start()
+    proc, lines = spawn_agent_service(env_file)
     seen: list[str] = []
     try:
         while not any("ComfyUI ready" in s for s in seen):

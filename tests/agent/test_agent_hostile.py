@@ -8,11 +8,8 @@ generous safety nets (an answer "within 5 s" for a 0.5 s deadline); the assertio
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +20,7 @@ import pytest
 from autostop_agent import httpget
 from autostop_agent.comfyui import ComfyClient, ComfyError
 from autostop_agent.imds import ImdsError, fetch_identity
-from tests.agent.helpers import INSTANCE, PARAMETER, FakeClock, make_rig
+from tests.agent.helpers import INSTANCE, PARAMETER, FakeClock, make_rig, spawn_agent_service
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 0.5
@@ -231,11 +228,6 @@ def test_the_loop_goes_on_against_a_trickling_comfyui(
     assert rig.agent.queue is None
 
 
-def _lines(stream: object, sink: queue.Queue[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        sink.put(line)
-
-
 def test_sigterm_ends_the_service_during_a_hung_request(
     hostile: Callable[[Behaviour], Hostile], tmp_path: Path
 ) -> None:
@@ -248,20 +240,7 @@ def test_sigterm_ends_the_service_during_a_hung_request(
         "AWS_ENDPOINT_URL=http://127.0.0.1:9\nAWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n"
         "DETECT_SESSIONS=false\n"
     )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO / "agent"),
-        "AGENT_ENV_FILE": str(env_file),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "autostop_agent"],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_lines, args=(proc.stderr, lines), daemon=True).start()
+    proc, lines = spawn_agent_service(env_file)
     try:
         assert server.accepted.wait(20), "the agent never asked ComfyUI"
         time.sleep(0.3)  # the request is now waiting on the silent server
