@@ -8,6 +8,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEV_REQUIREMENTS := requirements-dev.txt functions/requirements.txt constraints.txt
+# The project's own packages, installed editable into .venv (no PYTHONPATH anywhere): the Lambda
+# runtime, the operator command `gpu-autostop`, the offline tools `gpu-autostop-tools`, the agent.
+PACKAGES := functions cli tools agent
+PACKAGE_FILES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 # The deploy toolchain (preflight, plan, deploy, destroy, replace-instance): only boto3 and what
 # building the two archives needs, in its own .venv-deploy, so a laptop needs none of the dev tools.
 DEPLOY_VENV := .venv-deploy
@@ -28,9 +32,12 @@ endif
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV_STAMP): $(DEV_REQUIREMENTS)
+$(VENV_STAMP): $(DEV_REQUIREMENTS) $(PACKAGE_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@# --no-deps: every dependency is pinned above; --no-build-isolation: the pinned setuptools builds.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+		$(foreach p,$(PACKAGES),-e ./$(p))
 	touch $@
 
 venv: $(VENV_STAMP) ## Create .venv and install the pinned dependencies
@@ -74,7 +81,8 @@ bench-agent: $(VENV_STAMP) ## Run the on-instance agent 120 s against a stand-in
 # AWS_* variables or profile). GPU_AUTOSTOP_NAME: the Terraform `name` (default gpu-autostop);
 # WAIT: none|running|ready for `start`; ARGS: more options, e.g. ARGS=--json.
 WAIT ?= none
-CLIENT := PYTHONPATH=functions $(PY) -m autostop.client $(if $(GPU_AUTOSTOP_NAME),--name $(GPU_AUTOSTOP_NAME))
+OPERATOR := $(VENV)/bin/gpu-autostop
+CLIENT := $(OPERATOR) $(if $(GPU_AUTOSTOP_NAME),--name $(GPU_AUTOSTOP_NAME))
 
 start: $(VENV_STAMP) ## Start the GPU instance (WAIT=ready to wait for ComfyUI)
 	$(CLIENT) start --wait $(WAIT) $(ARGS)
@@ -95,33 +103,33 @@ SIMULATE_ARGS ?=
 PRICES_FILE ?= prices.json
 CAP_PARAMETER ?= /gpu-autostop/cap
 EXTRA_USD ?= 0
-FUNCTIONS_PY := PYTHONPATH=functions $(PY)
+TOOLS := $(VENV)/bin/gpu-autostop-tools
 PRICES_ARG = $(if $(wildcard $(PRICES_FILE)),--prices $(PRICES_FILE))
 
 cost: $(VENV_STAMP) ## Monthly bill (INSTANCE_TYPE REGION HOURS_PER_DAY DAYS MARKET VOLUME_GB COST_ARGS=--json)
-	$(FUNCTIONS_PY) -m autostop.cost --instance-type $(INSTANCE_TYPE) --region $(REGION) \
+	$(TOOLS) cost --instance-type $(INSTANCE_TYPE) --region $(REGION) \
 		--hours-per-day $(HOURS_PER_DAY) $(if $(DAYS),--days $(DAYS)) --market $(MARKET) \
 		--volume-gb $(VOLUME_GB) $(PRICES_ARG) $(COST_ARGS)
 
 cost-table: $(VENV_STAMP) ## The README's 24/7 vs 8/4/2 hours-a-day table (REGION MARKET INSTANCE_TYPE)
-	$(FUNCTIONS_PY) -m autostop.cost --table --region $(REGION) --market $(MARKET) \
+	$(TOOLS) cost --table --region $(REGION) --market $(MARKET) \
 		--instance-type $(INSTANCE_TYPE) --volume-gb $(VOLUME_GB) $(PRICES_ARG) $(COST_ARGS)
 
 simulate: $(VENV_STAMP) ## Compare stop policies on job traces (TRACES, INSTANCE_TYPE REGION, SIMULATE_ARGS)
-	$(FUNCTIONS_PY) -m autostop.simulate $(foreach t,$(TRACES),--trace $(t)) --instance-type $(INSTANCE_TYPE) \
+	$(TOOLS) simulate $(foreach t,$(TRACES),--trace $(t)) --instance-type $(INSTANCE_TYPE) \
 		--region $(REGION) --market $(MARKET) $(PRICES_ARG) $(SIMULATE_ARGS)
 
 traces: $(VENV_STAMP) ## Regenerate the sample traces in examples/traces/ (deterministic)
-	$(PY) scripts/make_traces.py
+	$(TOOLS) traces
 
 prices: $(VENV_STAMP) ## Refresh prices.json (PRICES_FILE) from the AWS Price List API (optional; needs AWS credentials)
-	$(FUNCTIONS_PY) -m autostop.pricing_refresh --out $(PRICES_FILE)
+	$(TOOLS) prices --out $(PRICES_FILE)
 
 reset-cap: $(VENV_STAMP) ## Reset the tripped hard spend cap (CAP_PARAMETER, EXTRA_USD; needs AWS credentials)
-	$(FUNCTIONS_PY) -m autostop.cap reset --parameter $(CAP_PARAMETER) --extra-usd $(EXTRA_USD)
+	$(OPERATOR) cap reset --parameter $(CAP_PARAMETER) --extra-usd $(EXTRA_USD)
 
 cap-status: $(VENV_STAMP) ## Show whether the hard spend cap is tripped (CAP_PARAMETER)
-	$(FUNCTIONS_PY) -m autostop.cap status --parameter $(CAP_PARAMETER)
+	$(OPERATOR) cap status --parameter $(CAP_PARAMETER)
 
 clean: ## Remove build outputs, caches and virtual environments
 	rm -rf build $(VENV) $(DEPLOY_VENV) .venv-checkov .tf-cli terraform/.terraform .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml
@@ -234,7 +242,7 @@ replace-instance: $(TF_RC) $(DEPLOY_STAMP) build agent-archive ## New GPU instan
 
 demo: $(TF_RC) build $(VENV_STAMP) ## The whole system on a local AWS emulator (moto), in under two minutes
 	$(TF) init -input=false -backend=false -test-directory=tests/demo >/dev/null
-	PYTHONPATH=functions:agent:. $(PY) -m demo.run_demo $(DEMO_ARGS)
+	$(PY) -m demo.run_demo $(DEMO_ARGS)
 
 stop: $(VENV_STAMP) ## Emergency stop: force-stop via the stop function, or EC2 directly if it is gone
-	$(PY) scripts/emergency_stop.py
+	$(OPERATOR) emergency-stop

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -36,8 +37,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scripts.emergency_stop import ROOT, terraform_outputs
-
+ROOT = Path(__file__).resolve().parent.parent
 RECORD = ROOT / "build" / "spot-request.json"
 GONE = ("shutting-down", "terminated")
 LIVE = ("pending", "running", "stopping", "stopped")
@@ -48,6 +48,32 @@ WAIT_S = 3.0
 
 class CannotProve(Exception):
     """The request or its instances could not be shown to be cancelled and gone."""
+
+
+def terraform_outputs(tf_dir: Path) -> dict[str, Any]:
+    """The stack's outputs ({} when terraform or the state is not available).
+
+    The same reading as ``gpu-autostop emergency-stop`` (cli/gpu_autostop_cli/emergency.py): the deploy
+    toolchain (.venv-deploy) installs none of the project's packages, and this script retires with the
+    persistent spot requests (issue 16).
+    """
+    try:
+        result = subprocess.run(
+            ["terraform", f"-chdir={tf_dir}", "output", "-json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    if result.returncode != 0:
+        return {}
+    try:
+        raw = json.loads(result.stdout or "{}")
+    except ValueError:
+        return {}
+    return {k: v.get("value") for k, v in raw.items() if isinstance(v, dict)}
 
 
 def manual_commands(region: str, request_id: str) -> str:

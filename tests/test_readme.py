@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autostop import cost, simulate
+from gpu_autostop_tools import calculator as cost
+from gpu_autostop_tools import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

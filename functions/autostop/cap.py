@@ -12,7 +12,7 @@ sets the flag and emails the alerts topic. While the flag is set, start answers
 ``BudgetExceeded`` and changes nothing. The owner resets it::
 
     make reset-cap                                   # or:
-    python -m autostop.cap reset --parameter /gpu-autostop/cap [--extra-usd 20]
+    gpu-autostop cap reset --parameter /gpu-autostop/cap [--extra-usd 20]
 
 ``--extra-usd`` raises the cap for the rest of the month (otherwise the next start
 trips it again while the estimate is still over the cap). The idle stop rule stays in
@@ -21,9 +21,7 @@ trips it again while the estimate is still over the cap). The idle stop rule sta
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from autostop import aws, records
-from autostop.clock import SystemClock, iso, parse_time
+from autostop.clock import iso, parse_time
 from autostop.ledger import Ledger, month_fraction_elapsed, month_of, month_start
 
 if TYPE_CHECKING:
@@ -258,7 +256,7 @@ def trip(
                     "",
                     "To reset (after raising hard_cap_usd, or to allow more spend this month):",
                     "  make reset-cap                      # or",
-                    f"  python -m autostop.cap reset --parameter {config.cap_parameter} [--extra-usd 20]",
+                    f"  gpu-autostop cap reset --parameter {config.cap_parameter} [--extra-usd 20]",
                 ]
             ),
         )
@@ -358,44 +356,3 @@ def reset(parameter: str, now: datetime, extra_usd: float = 0.0) -> CapState:
     state = CapState(False, None, "", "", month_of(now), max(extra_usd, 0.0), now)
     write_state(parameter, state)
     return state
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m autostop.cap", description="Show or reset gpu-autostop's hard spend cap."
-    )
-    parser.add_argument("command", choices=("status", "reset"))
-    parser.add_argument(
-        "--parameter",
-        default=os.environ.get(CAP_PARAMETER_ENV, "/gpu-autostop/cap"),
-        help=f"SSM parameter of the cap flag (default: ${CAP_PARAMETER_ENV} or /gpu-autostop/cap)",
-    )
-    parser.add_argument(
-        "--extra-usd", type=float, default=0.0, help="reset: raise the cap this month by N USD"
-    )
-    args = parser.parse_args(argv)
-    now = SystemClock().now()
-    if args.command == "reset":
-        if args.extra_usd < 0:
-            parser.error("--extra-usd must not be negative")
-        state = reset(args.parameter, now, args.extra_usd)
-        extra = (
-            f"; the cap is raised by ${state.extra_usd:g} until the end of {state.month}"
-            if state.extra_usd
-            else ""
-        )
-        print(f"hard cap reset ({args.parameter}){extra}. Starts are allowed again.")
-        print("If the month-to-date estimate is still over the cap, the next start trips it again.")
-        return 0
-    state = read_state(args.parameter)
-    if state.tripped:
-        print(f"TRIPPED at {iso(state.tripped_at) or '?'} by {state.source or '?'}: {state.reason}")
-        print("Starts are refused with BudgetExceeded. Reset: make reset-cap")
-    else:
-        allowance = state.extra_for(now)
-        print("not tripped" + (f"; ${allowance:g} extra allowed this month" if allowance else ""))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,7 +11,7 @@ Overrides: a JSON file (``--prices FILE`` on the command-line tools, or the
      "services": {"ebs_gp3_gb_month": {"eu-north-1": 0.0836}, "kms_key_month": 0.0}}
 
 A service value is a number (every region) or a map region -> number. ``make prices``
-writes such a file from the AWS Price List API (``autostop.pricing_refresh``); nothing
+writes such a file from the AWS Price List API (``gpu-autostop-tools prices``); nothing
 at run time needs it. In the Lambda functions ``HOURLY_PRICE_USD`` overrides the
 instance price.
 """
@@ -40,11 +40,11 @@ INSTANCE_TYPES = (
 )
 
 READ_ON = "2026-11-23"
-_CATALOG = (
+CATALOG_SOURCE = (
     "AWS Price List on-demand Linux rate as republished in the SkyPilot catalog "
     "(github.com/skypilot-org/skypilot-catalog, catalogs/v8/aws/vms.csv @00148f2)"
 )
-_SPOT = (
+SPOT_SOURCE = (
     "approximate: spot snapshot in the SkyPilot catalog (catalogs/v8/aws/vms.csv @00148f2), "
     "median over the region's availability zones, local zones excluded; spot prices move daily"
 )
@@ -228,7 +228,7 @@ class PriceBook:
             raise PriceUnknown(f"{instance_type} is {_NOT_OFFERED.replace('this region', region)}")
         usd = pair[0] if market == "on-demand" else pair[1]
         origin = self.overridden.get((region, instance_type, market))
-        source = origin or (_CATALOG if market == "on-demand" else _SPOT)
+        source = origin or (CATALOG_SOURCE if market == "on-demand" else SPOT_SOURCE)
         return Price(usd, "hour", source)
 
     def service(self, name: str, region: str) -> Price:
@@ -354,41 +354,3 @@ def cautious_hourly_price(
     same_type = [pair[index] for row in book.instances.values() if (pair := row.get(instance_type))]
     every = [pair[index] for row in book.instances.values() for pair in row.values() if pair]
     return max(same_type or every)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Print the table with sources: ``python -m autostop.pricing [--prices FILE] [--region R]``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m autostop.pricing", description="Show the price table.")
-    parser.add_argument("--prices", help=f"JSON override file (default: ${PRICES_FILE_ENV})")
-    parser.add_argument("--region", action="append", help="limit to these regions (repeatable)")
-    args = parser.parse_args(argv)
-    try:
-        book = load_price_book(args.prices)
-    except PriceFileError as exc:
-        parser.error(str(exc))
-    regions = args.region or sorted(book.instances)
-    print(f"Instance prices, USD per hour (read {READ_ON} unless overridden)")
-    print(f"{'region':<12} {'type':<14} {'on-demand':>10} {'spot':>8}")
-    for region in regions:
-        for itype in sorted(book.instances.get(region, {})):
-            pair = book.instances[region][itype]
-            if pair is None:
-                print(f"{region:<12} {itype:<14} {'not offered':>19}")
-            else:
-                print(f"{region:<12} {itype:<14} {pair[0]:>10.4f} {pair[1]:>8.4f}")
-    print(f"\non-demand source: {_CATALOG}\nspot source: {_SPOT}\n")
-    service_region = args.region[0] if args.region else "us-east-1"
-    print(f"Other prices ({service_region})")
-    for name in book.services:
-        price = book.service(name, service_region)
-        print(f"  {name:<34} ${price.usd:<12.8g} per {price.unit:<16} {price.source}")
-    overridden = sorted({v for v in book.overridden.values()})
-    if overridden:
-        print("\n" + "; ".join(overridden))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from autostop import cap, client, events
+from autostop import cap, events
+from gpu_autostop_cli import client
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

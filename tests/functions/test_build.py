@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import zipfile
 from pathlib import Path
 
@@ -49,3 +50,42 @@ def test_package_holds_handlers_and_powertools_but_not_boto3(two_builds: tuple[P
 
 def test_package_is_under_five_megabytes(two_builds: tuple[Path, Path]) -> None:
     assert two_builds[0].stat().st_size < 5 * 1024 * 1024
+
+
+def _autostop_imports(source: str) -> set[str]:
+    """The autostop modules a file imports, at the top or inside a function (lazy imports too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "autostop":
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "autostop")
+    return found
+
+
+def test_package_holds_the_lambda_runtime_and_nothing_else(two_builds: tuple[Path, Path]) -> None:
+    """No operator command, offline tool or command-line entry point ships to Lambda: every module in
+    the zip's autostop/ is reachable from the five handlers, and none of them is a program."""
+    with zipfile.ZipFile(two_builds[0]) as archive:
+        sources = {
+            n.removesuffix(".py").replace("/", ".").removesuffix(".__init__"): archive.read(n).decode()
+            for n in archive.namelist()
+            if n.startswith("autostop/") and n.endswith(".py")
+        }
+        names = archive.namelist()
+    assert not any(n.startswith(("gpu_autostop_cli/", "gpu_autostop_tools/", "autostop_agent/")) for n in names)
+    assert not [n for n in names if n.startswith("autostop/") and not n.endswith(".py")], "data files"
+    handlers = {f"autostop.handlers.{h}" for h in ("start", "status", "stop", "cost_report", "budget")}
+    reached, todo = set(), list(handlers)
+    while todo:
+        module = todo.pop()
+        if module in reached or module not in sources:
+            continue
+        reached.add(module)
+        todo.extend(_autostop_imports(sources[module]))
+    unreached = set(sources) - reached - {"autostop", "autostop.handlers"}
+    assert not unreached, f"modules no handler imports (do they belong in cli/ or tools/?): {sorted(unreached)}"
+    for module, source in sources.items():
+        assert "__main__" not in source, f"{module} is a program"
+        assert "import argparse" not in source, f"{module} parses a command line"

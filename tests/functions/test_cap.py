@@ -18,6 +18,7 @@ from autostop.errors import RequestError
 from autostop.events import StopTrigger, parse_start
 from autostop.handlers import _common, budget
 from autostop.handlers import start as start_handler
+from gpu_autostop_cli.__main__ import main as operator
 
 from .conftest import LAUNCH, Env, FakeContext, iso
 
@@ -241,14 +242,14 @@ def test_reset_with_extra_allowance_raises_the_cap_for_this_month(capped: Env) -
 
 def test_cap_command_line(capped: Env, capsys: pytest.CaptureFixture[str]) -> None:
     trip_flag(capped, "over budget")
-    assert cap.main(["status", "--parameter", CAP]) == 0
+    assert operator(["cap", "status", "--parameter", CAP]) == 0
     assert "TRIPPED" in capsys.readouterr().out
-    assert cap.main(["reset", "--parameter", CAP, "--extra-usd", "15"]) == 0
+    assert operator(["cap", "reset", "--parameter", CAP, "--extra-usd", "15"]) == 0
     out = capsys.readouterr().out
     assert "reset" in out
     assert "$15" in out
     assert cap.read_state(CAP).tripped is False
-    assert cap.main(["status", "--parameter", CAP]) == 0
+    assert operator(["cap", "status", "--parameter", CAP]) == 0
     assert "not tripped" in capsys.readouterr().out
 
 

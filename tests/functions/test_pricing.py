@@ -163,13 +163,3 @@ def test_unreadable_override_files(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(PriceFileError, match="not valid JSON"):
         load_price_book(str(bad))
-
-
-def test_the_table_prints_with_sources(capsys: pytest.CaptureFixture[str]) -> None:
-    assert pricing.main(["--region", "eu-west-1"]) == 0
-    out = capsys.readouterr().out
-    assert "g6.xlarge" in out
-    assert "not offered" in out
-    assert "ebs_gp3_gb_month" in out
-    assert "0.088" in out
-    assert "SkyPilot" in out

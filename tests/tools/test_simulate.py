@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from autostop import idle, simulate
+from autostop import idle
 from autostop.idle import StopPolicy
-from autostop.simulate import (
+from gpu_autostop_tools import simulate
+from gpu_autostop_tools.simulate import (
     Autostop,
     Bounds,
     CpuAlarm,
@@ -208,7 +209,7 @@ def test_traces_are_sorted_and_times_parsed(tmp_path: Path) -> None:
 
 
 def test_the_sample_traces_are_reproducible(tmp_path: Path) -> None:
-    from scripts import make_traces
+    from gpu_autostop_tools import traces as make_traces
 
     assert make_traces.main(["--out", str(tmp_path)]) == 0
     for trace in TRACES:

@@ -22,7 +22,6 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-ROOT = Path(__file__).resolve().parent.parent
 REASON = "make stop"
 
 
@@ -83,8 +82,8 @@ def stop_directly(ec2_client: Any, instance_id: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tf-dir", type=Path, default=ROOT / "terraform")
+    parser = argparse.ArgumentParser(prog="gpu-autostop emergency-stop", description=__doc__.splitlines()[0])
+    parser.add_argument("--tf-dir", type=Path, default=Path("terraform"))
     parser.add_argument("--function", default=os.environ.get("STOP_FUNCTION"))
     parser.add_argument("--instance-id", default=os.environ.get("INSTANCE_ID"))
     parser.add_argument(

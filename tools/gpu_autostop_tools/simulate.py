@@ -1,4 +1,4 @@
-"""Compare stop policies on a trace of jobs: ``python -m autostop.simulate --trace FILE.csv [--json]``.
+"""Compare stop policies on a trace of jobs: ``gpu-autostop-tools simulate --trace FILE.csv [--json]``.
 
 A trace is a CSV file with the header ``timestamp,duration_s``: the UTC ISO-8601 time a
 job arrives (n8n calls start, then queues the prompt) and how long it keeps the GPU busy.
@@ -886,7 +886,7 @@ def render(path: str, jobs: list[Job], prices: Pricing, results: list[Result]) -
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m autostop.simulate",
+        prog="gpu-autostop-tools simulate",
         description="Replay a job trace through stop policies and compare hours, dollars and waits.",
     )
     parser.add_argument(

@@ -1,6 +1,6 @@
 """Refresh the price table from AWS: ``make prices`` (optional; nothing needs it at run time).
 
-    python -m autostop.pricing_refresh --out prices.json [--region us-east-1 ...]
+    gpu-autostop-tools prices --out prices.json [--region us-east-1 ...]
 
 Reads on-demand Linux prices and gp3 storage from the AWS Price List API (the
 ``pricing`` client, endpoint in us-east-1) and the last hour's spot prices from
@@ -108,7 +108,7 @@ def refresh(
         if storage is not None:
             gp3[region] = storage
     return {
-        "_comment": "written by `make prices` (autostop.pricing_refresh) from the AWS Price List API",
+        "_comment": "written by `make prices` (gpu-autostop-tools prices) from the AWS Price List API",
         "generated": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "instances": instances,
         "services": {"ebs_gp3_gb_month": gp3} if gp3 else {},
@@ -116,9 +116,7 @@ def refresh(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m autostop.pricing_refresh", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="gpu-autostop-tools prices", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="prices.json", help="override file to write (default prices.json)")
     parser.add_argument("--region", action="append", help=f"regions (default: {', '.join(REGIONS)})")
     parser.add_argument("--instance-type", action="append", help="types (default: the table's)")

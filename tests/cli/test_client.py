@@ -23,8 +23,8 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from autostop import client
-from autostop.client import BotoInvoker, ClientError
+from gpu_autostop_cli import client
+from gpu_autostop_cli.client import BotoInvoker, ClientError
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "comfyui"
@@ -829,21 +829,20 @@ def test_handlers_do_not_import_the_client() -> None:
     code = (
         "import sys\n"
         "import autostop.handlers.start, autostop.handlers.status, autostop.handlers.stop\n"
-        "assert 'autostop.client' not in sys.modules, 'a handler imports autostop.client'\n"
+        "assert 'gpu_autostop_cli.client' not in sys.modules, 'a handler imports the CLI'\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "functions"), "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 
 
-def test_runs_as_a_module() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "functions")}
-    done = subprocess.run(
-        [sys.executable, "-m", "autostop.client", "--help"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def test_is_the_installed_gpu_autostop_command() -> None:
+    """The Makefile installs the package into .venv: one command, every operator action in its help."""
+    command = Path(sys.executable).parent / "gpu-autostop"
+    done = subprocess.run([str(command), "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert "generate" in done.stdout
+    for action in ("start", "status", "stop", "generate", "emergency-stop", "cap"):
+        assert action in done.stdout
+    cap = subprocess.run([str(command), "cap", "--help"], capture_output=True, text=True, check=False)
+    assert cap.returncode == 0, cap.stderr
+    assert "{status,reset}" in cap.stdout

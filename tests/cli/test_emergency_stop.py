@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from scripts import emergency_stop
+from gpu_autostop_cli import emergency as emergency_stop
 
 REGION = "us-east-1"
 

@@ -1,10 +1,10 @@
 """Command-line client for people without n8n: start, status, stop and generate.
 
-    python -m autostop.client start [--wait none|running|ready] [--timeout S]
-    python -m autostop.client status
-    python -m autostop.client stop [--force --reason TEXT]
-    python -m autostop.client generate --prompt TEXT [--prompt TEXT ...] [--out DIR]
-    python -m autostop.client generate --workflow graph_api.json [--out DIR]
+    gpu-autostop start [--wait none|running|ready] [--timeout S]
+    gpu-autostop status
+    gpu-autostop stop [--force --reason TEXT]
+    gpu-autostop generate --prompt TEXT [--prompt TEXT ...] [--out DIR]
+    gpu-autostop generate --workflow graph_api.json [--out DIR]
 
 It invokes the deployed Lambda functions (``<name>-start``, ``<name>-status``,
 ``<name>-stop``; ``--name`` or ``GPU_AUTOSTOP_NAME``, default ``gpu-autostop``) with
@@ -45,7 +45,7 @@ DEFAULT_NAME = "gpu-autostop"
 NAME_ENV = "GPU_AUTOSTOP_NAME"
 ACTIONS = ("start", "status", "stop")
 DEFAULT_CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
-#: Node ids in the shipped txt2img graph (functions/autostop/workflows/txt2img.json).
+#: Node ids in the shipped txt2img graph (cli/gpu_autostop_cli/workflows/txt2img.json).
 TXT2IMG_NODES = {"sampler": "3", "checkpoint": "4", "latent": "5", "positive": "6", "negative": "7"}
 READY_TIMEOUT_S = 600.0
 READY_POLL_S = 10.0
@@ -235,7 +235,7 @@ def _obj(value: Any) -> dict[str, Any]:
 
 def default_graph() -> dict[str, Any]:
     """The shipped txt2img API-format graph (SD 1.5 style: checkpoint, prompts, KSampler, SaveImage)."""
-    text = resources.files("autostop").joinpath("workflows/txt2img.json").read_text(encoding="utf-8")
+    text = resources.files("gpu_autostop_cli").joinpath("workflows/txt2img.json").read_text(encoding="utf-8")
     graph: dict[str, Any] = json.loads(text)
     return graph
 
@@ -627,7 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
 
     parser = argparse.ArgumentParser(
-        prog="python -m autostop.client",
+        prog="gpu-autostop",
         description="Start, check, stop the gpu-autostop GPU instance, and generate images with it.",
         parents=[common],
     )
@@ -657,6 +657,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--timeout", type=_positive(float), default=GENERATE_TIMEOUT_S, help="seconds per prompt"
     )
+    # Listed for --help; gpu_autostop_cli.__main__ hands them their own parsers before this one runs.
+    commands.add_parser("emergency-stop", help="stop now via the stop function, or EC2 if it is gone")
+    commands.add_parser("cap", help="show (status) or reset (reset) the hard spend cap")
     return parser
 
 

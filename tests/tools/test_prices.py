@@ -11,7 +11,7 @@ import boto3
 from botocore.stub import ANY, Stubber
 
 from autostop.pricing import load_price_book
-from autostop.pricing_refresh import on_demand_usd, refresh, spot_usd
+from gpu_autostop_tools.prices import on_demand_usd, refresh, spot_usd
 
 
 def price_list_item(instance_type: str, region: str, usd: str, unit: str = "Hrs") -> str:

@@ -1,6 +1,6 @@
 """Write the three sample traces in examples/traces/ (deterministic: fixed seeds, no clock).
 
-    python scripts/make_traces.py            # or: make traces
+    gpu-autostop-tools traces                # or: make traces (run in the repository root)
 
 Each trace is a CSV ``timestamp,duration_s`` for November 2026 (UTC): the time a job
 arrives (n8n calls start, then queues the prompt) and how long it keeps the GPU busy.
@@ -21,8 +21,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "examples" / "traces"
+#: Relative to the working directory: ``make traces`` runs in the repository root.
+OUT = Path("examples") / "traces"
 MONTH = datetime(2026, 11, 1, tzinfo=UTC)
 DAYS = 30
 
@@ -87,12 +87,12 @@ def write(path: Path, jobs: list[tuple[datetime, float]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="gpu-autostop-tools traces", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, (make, seed) in TRACES.items():
-        jobs = make(random.Random(seed))
+        jobs = make(random.Random(seed))  # noqa: S311 - sample data from fixed seeds, not secrets
         write(args.out / name, jobs)
         print(f"{args.out / name}: {len(jobs)} jobs")
     return 0

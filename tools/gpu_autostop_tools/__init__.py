@@ -1,0 +1,1 @@
+"""gpu-autostop's offline tools: the calculator, the policy simulator, price refresh, sample traces."""
