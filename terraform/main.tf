@@ -214,7 +214,7 @@ module "control_plane" {
   cost_tag                = local.cost_filter_tag
   cost_report_enabled     = var.enable_cost_report
   cost_report_schedule    = var.cost_report_schedule
-  alert_topic_arn         = module.cost_guard.topic_arn
+  alert_topic_arn         = module.alerts.topic_arn
   kms_key_arn             = aws_kms_key.main.arn
   encrypt_logs            = var.encrypt_logs
   log_retention_days      = var.log_retention_days
@@ -253,23 +253,41 @@ module "idle_alarms" {
   queue_idle_threshold = 0
 }
 
+module "alerts" {
+  source = "./modules/alerts"
+
+  name         = var.name
+  account_id   = local.account_id
+  kms_key_arn  = aws_kms_key.main.arn
+  alert_emails = var.alert_emails
+}
+
 module "cost_guard" {
   source = "./modules/cost_guard"
 
+  name              = var.name
+  account_id        = local.account_id
+  kms_key_arn       = aws_kms_key.main.arn
+  alerts_topic_arn  = module.alerts.topic_arn
+  alert_emails      = var.alert_emails
+  budget_normal_usd = var.budget_normal_usd
+  budget_peak_usd   = var.budget_peak_usd
+  budget_filter_tag = local.cost_filter_tag
+  include_credits   = var.budgets_include_credits
+  hard_cap_usd      = var.hard_cap_usd
+  budget_function   = var.hard_cap_usd == null ? null : { name = module.control_plane.function_names["budget"], arn = module.control_plane.function_arns["budget"] }
+}
+
+module "dashboard" {
+  source = "./modules/dashboard"
+
   name                 = var.name
   region               = var.region
-  account_id           = local.account_id
-  kms_key_arn          = aws_kms_key.main.arn
-  alert_emails         = var.alert_emails
-  budget_normal_usd    = var.budget_normal_usd
-  budget_peak_usd      = var.budget_peak_usd
-  budget_filter_tag    = local.cost_filter_tag
-  include_credits      = var.budgets_include_credits
+  create_dashboard     = var.create_dashboard
+  budgets              = module.cost_guard.budgets
   hard_cap_usd         = var.hard_cap_usd
-  budget_function      = var.hard_cap_usd == null ? null : { name = module.control_plane.function_names["budget"], arn = module.control_plane.function_arns["budget"] }
   cap_parameter        = local.cap_parameter
   ledger_parameter     = local.ledger_parameter
-  create_dashboard     = var.create_dashboard
   instance_id          = module.instance.instance_id
   metrics_namespace    = var.metrics_namespace
   service_name         = var.name
@@ -277,6 +295,29 @@ module "cost_guard" {
   dlq_name             = module.control_plane.dlq_name
   idle_alarm_arns      = module.idle_alarms.alarm_arns
   composite_alarm_name = module.idle_alarms.composite_alarm_name
+}
+
+# The alerts topic and the dashboard were in modules/cost_guard until the module was split by what
+# each part holds: an existing deployment keeps them (state moves, nothing is recreated; proved by
+# tests/terraform/test_moved.py, which applies the old tree to moto and plans this one on its state).
+moved {
+  from = module.cost_guard.aws_sns_topic.alerts
+  to   = module.alerts.aws_sns_topic.alerts
+}
+
+moved {
+  from = module.cost_guard.aws_sns_topic_policy.alerts
+  to   = module.alerts.aws_sns_topic_policy.alerts
+}
+
+moved {
+  from = module.cost_guard.aws_sns_topic_subscription.email
+  to   = module.alerts.aws_sns_topic_subscription.email
+}
+
+moved {
+  from = module.cost_guard.aws_cloudwatch_dashboard.main
+  to   = module.dashboard.aws_cloudwatch_dashboard.main
 }
 
 module "n8n_access" {

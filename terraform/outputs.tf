@@ -40,7 +40,7 @@ output "cost_report_function" {
 
 output "alert_topic_arn" {
   description = "ARN of the encrypted alerts topic (stop notices, errors, budgets)."
-  value       = module.cost_guard.topic_arn
+  value       = module.alerts.topic_arn
 }
 
 output "dead_letter_queue_url" {
@@ -95,7 +95,7 @@ output "budget_names" {
 
 output "dashboard_url" {
   description = "Console URL of the CloudWatch dashboard, or null."
-  value       = module.cost_guard.dashboard_url
+  value       = module.dashboard.dashboard_url
 }
 
 output "artifacts_bucket" {

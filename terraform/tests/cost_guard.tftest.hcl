@@ -1,29 +1,20 @@
-# modules/cost_guard: encrypted topic with email subscriptions, the two budgets with ACTUAL 80% /
-# 100% and FORECASTED 100% notifications to the emails and the topic, the hard cap (a third budget,
-# its own encrypted topic, the budget function's subscription and permission) only with
-# hard_cap_usd, the dashboard.
+# modules/cost_guard: the two budgets with ACTUAL 80% / 100% and FORECASTED 100% notifications to the
+# emails and the alerts topic, the hard cap (a third budget, its own encrypted topic, the budget
+# function's subscription and permission) only with hard_cap_usd. The alerts topic is tested in
+# alerts.tftest.hcl, the dashboard in dashboard.tftest.hcl.
 
 mock_provider "aws" {
   source = "./tests/mocks"
 }
 
 variables {
-  name                 = "gpu-autostop"
-  region               = "us-east-1"
-  account_id           = "123456789012"
-  kms_key_arn          = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
-  alert_emails         = ["owner@example.com", "ops@example.com"]
-  budget_normal_usd    = 50
-  budget_peak_usd      = 150
-  instance_id          = "i-0123456789abcdef0"
-  metrics_namespace    = "GpuAutostop"
-  service_name         = "gpu-autostop"
-  function_names       = { start = "gpu-autostop-start", status = "gpu-autostop-status", stop = "gpu-autostop-stop" }
-  dlq_name             = "gpu-autostop-dlq"
-  idle_alarm_arns      = { composite = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:gpu-autostop-idle" }
-  composite_alarm_name = "gpu-autostop-idle"
-  cap_parameter        = "/gpu-autostop/cap"
-  ledger_parameter     = "/gpu-autostop/ledger"
+  name              = "gpu-autostop"
+  account_id        = "123456789012"
+  kms_key_arn       = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  alerts_topic_arn  = "arn:aws:sns:us-east-1:123456789012:gpu-autostop-alerts"
+  alert_emails      = ["owner@example.com", "ops@example.com"]
+  budget_normal_usd = 50
+  budget_peak_usd   = 150
 }
 
 # A distinct ARN for the hard-cap topic (the shared mock gives every topic the alerts topic's).
@@ -35,16 +26,6 @@ override_resource {
 run "defaults" {
   module {
     source = "./modules/cost_guard"
-  }
-
-  assert {
-    condition     = aws_sns_topic.alerts.kms_master_key_id == var.kms_key_arn
-    error_message = "The alerts topic must be encrypted with the project key."
-  }
-
-  assert {
-    condition     = { for k, s in aws_sns_topic_subscription.email : k => s.protocol } == { "owner@example.com" = "email", "ops@example.com" = "email" }
-    error_message = "Every alert email must be subscribed to the topic."
   }
 
   assert {
@@ -63,7 +44,7 @@ run "defaults" {
   }
 
   assert {
-    condition     = alltrue(flatten([for b in aws_budgets_budget.monthly : [for n in b.notification : n.subscriber_email_addresses == toset(var.alert_emails) && n.subscriber_sns_topic_arns == toset([aws_sns_topic.alerts.arn])]]))
+    condition     = alltrue(flatten([for b in aws_budgets_budget.monthly : [for n in b.notification : n.subscriber_email_addresses == toset(var.alert_emails) && n.subscriber_sns_topic_arns == toset([var.alerts_topic_arn])]]))
     error_message = "Every budget notification must go to the emails and to the topic."
   }
 
@@ -73,34 +54,8 @@ run "defaults" {
   }
 
   assert {
-    condition = [for s in jsondecode(aws_sns_topic_policy.alerts.policy).Statement : s.Principal if s.Sid == "BudgetsAndAlarmsPublish"] == [
-      { Service = ["budgets.amazonaws.com", "cloudwatch.amazonaws.com"] },
-    ]
-    error_message = "Budgets and CloudWatch alarms must be allowed to publish to the topic."
-  }
-
-  assert {
-    condition     = length(aws_cloudwatch_dashboard.main) == 1 && output.dashboard_name == "gpu-autostop"
-    error_message = "The dashboard is created by default."
-  }
-
-  assert {
     condition     = length(aws_sns_topic.hard_cap) == 0 && length(aws_sns_topic_policy.hard_cap) == 0 && length(aws_sns_topic_subscription.hard_cap_function) == 0 && length(aws_lambda_permission.hard_cap_topic) == 0 && keys(aws_budgets_budget.monthly) == ["normal", "peak"] && output.hard_cap_topic_arn == null
     error_message = "Without hard_cap_usd there is no hard-cap budget, topic, subscription or permission."
-  }
-
-  assert {
-    condition = toset(flatten([for w in jsondecode(aws_cloudwatch_dashboard.main[0].dashboard_body).widgets : [for m in try(w.properties.metrics, []) : m[1]]])) == toset([
-      "CPUUtilization", "QueueDepth", "ActiveSessions", "GPUUtilization", "NetworkOut",
-      "Starts", "Stops", "StopsDeclined", "StartToReadySeconds", "Errors", "ApproximateNumberOfMessagesVisible",
-      "HardCapTrips", "HardCapStops", "CostReports",
-    ])
-    error_message = "The dashboard must show instance state, queue, GPU, CPU, network, starts/stops, declined stops, errors, DLQ depth, hard-cap trips and stops, and cost reports."
-  }
-
-  assert {
-    condition     = strcontains(aws_cloudwatch_dashboard.main[0].dashboard_body, "No hard cap") && strcontains(aws_cloudwatch_dashboard.main[0].dashboard_body, "aws ssm get-parameter --name /gpu-autostop/ledger")
-    error_message = "The dashboard's cost text must say there is no hard cap and where the usage ledger is."
   }
 }
 
@@ -138,7 +93,7 @@ run "hard_cap" {
   }
 
   assert {
-    condition     = alltrue(flatten([for k in ["normal", "peak"] : [for n in aws_budgets_budget.monthly[k].notification : n.subscriber_sns_topic_arns == toset([aws_sns_topic.alerts.arn])]]))
+    condition     = alltrue(flatten([for k in ["normal", "peak"] : [for n in aws_budgets_budget.monthly[k].notification : n.subscriber_sns_topic_arns == toset([var.alerts_topic_arn])]]))
     error_message = "The other budgets' notifications stay on the alerts topic: they must never reach the budget function."
   }
 
@@ -168,11 +123,6 @@ run "hard_cap" {
     condition     = [aws_lambda_permission.hard_cap_topic[0].principal, aws_lambda_permission.hard_cap_topic[0].source_arn, aws_lambda_permission.hard_cap_topic[0].function_name, aws_lambda_permission.hard_cap_topic[0].source_account, aws_lambda_permission.hard_cap_topic[0].action] == ["sns.amazonaws.com", "arn:aws:sns:us-east-1:123456789012:gpu-autostop-hard-cap", "gpu-autostop-budget", "123456789012", "lambda:InvokeFunction"]
     error_message = "Only the hard-cap topic may invoke the budget function through SNS."
   }
-
-  assert {
-    condition     = strcontains(aws_cloudwatch_dashboard.main[0].dashboard_body, "make reset-cap CAP_PARAMETER=/gpu-autostop/cap") && strcontains(aws_cloudwatch_dashboard.main[0].dashboard_body, "$80.00")
-    error_message = "The dashboard's cost text must show the cap and how to reset it."
-  }
 }
 
 run "rejects_hard_cap_without_function" {
@@ -189,7 +139,7 @@ run "rejects_hard_cap_without_function" {
   expect_failures = [var.budget_function]
 }
 
-run "tag_filter_no_dashboard_no_emails" {
+run "tag_filter_no_emails" {
   state_key = "options"
 
   module {
@@ -198,7 +148,6 @@ run "tag_filter_no_dashboard_no_emails" {
 
   variables {
     budget_filter_tag = { key = "Project", value = "gpu-autostop" }
-    create_dashboard  = false
     alert_emails      = []
     include_credits   = true
   }
@@ -214,12 +163,7 @@ run "tag_filter_no_dashboard_no_emails" {
   }
 
   assert {
-    condition     = length(aws_cloudwatch_dashboard.main) == 0 && output.dashboard_url == null
-    error_message = "create_dashboard = false must create no dashboard."
-  }
-
-  assert {
-    condition     = length(aws_sns_topic_subscription.email) == 0 && alltrue(flatten([for b in aws_budgets_budget.monthly : [for n in b.notification : length(n.subscriber_email_addresses) == 0 && length(n.subscriber_sns_topic_arns) == 1]]))
+    condition     = alltrue(flatten([for b in aws_budgets_budget.monthly : [for n in b.notification : length(n.subscriber_email_addresses) == 0 && length(n.subscriber_sns_topic_arns) == 1]]))
     error_message = "Without emails the budgets still notify the topic."
   }
 }

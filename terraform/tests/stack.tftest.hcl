@@ -26,7 +26,7 @@ run "default_stack" {
       INSTANCE_TYPE                = "g4dn.xlarge"
       AGENT_STATE_PARAMETER        = "/gpu-autostop/agent-state"
       LEASE_PARAMETER              = "/gpu-autostop/lease"
-      ALERT_TOPIC_ARN              = module.cost_guard.topic_arn
+      ALERT_TOPIC_ARN              = module.alerts.topic_arn
       IDLE_MINUTES                 = "10"
       BOOT_GRACE_MINUTES           = "5"
       HEARTBEAT_SECONDS            = "60"

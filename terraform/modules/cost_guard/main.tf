@@ -1,7 +1,7 @@
-# Cost guard: the encrypted alerts topic and its email subscriptions, the two monthly AWS Budgets
-# (actual 80% / 100%, forecasted 100%, to the emails and the topic), the optional hard cap (a third
-# budget whose ACTUAL notification reaches the budget function through a topic of its own) and the
-# dashboard.
+# Cost guard: the two monthly AWS Budgets (actual 80% / 100%, forecasted 100%, to the emails and the
+# alerts topic) and the optional hard cap (a third budget whose ACTUAL notification reaches the budget
+# function through a topic of its own). The alerts topic is modules/alerts; the dashboard
+# modules/dashboard.
 
 locals {
   hard_cap = var.hard_cap_usd != null
@@ -25,51 +25,6 @@ locals {
       hard_cap = { name = "${var.name}-hard-cap", limit = var.hard_cap_usd, notifications = [{ type = "ACTUAL", threshold = 100 }], topic = "hard_cap" }
     } : {},
   )
-
-  topic_policy = {
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountPrincipalsWithIamPermission"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${var.partition}:iam::${var.account_id}:root" }
-        Action = [
-          "SNS:Publish",
-          "SNS:Subscribe",
-          "SNS:GetTopicAttributes",
-          "SNS:ListSubscriptionsByTopic",
-        ]
-        Resource = aws_sns_topic.alerts.arn
-      },
-      {
-        # Budgets notifications and CloudWatch alarms (function errors, dead-letter queue).
-        Sid       = "BudgetsAndAlarmsPublish"
-        Effect    = "Allow"
-        Principal = { Service = ["budgets.amazonaws.com", "cloudwatch.amazonaws.com"] }
-        Action    = "SNS:Publish"
-        Resource  = aws_sns_topic.alerts.arn
-        Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
-      },
-    ]
-  }
-}
-
-resource "aws_sns_topic" "alerts" {
-  name              = "${var.name}-alerts"
-  display_name      = var.name
-  kms_master_key_id = var.kms_key_arn
-}
-
-resource "aws_sns_topic_policy" "alerts" {
-  arn    = aws_sns_topic.alerts.arn
-  policy = jsonencode(local.topic_policy)
-}
-
-resource "aws_sns_topic_subscription" "email" {
-  for_each  = toset(var.alert_emails)
-  topic_arn = aws_sns_topic.alerts.arn
-  protocol  = "email"
-  endpoint  = each.value
 }
 
 resource "aws_budgets_budget" "monthly" {
@@ -104,11 +59,12 @@ resource "aws_budgets_budget" "monthly" {
       threshold                  = notification.value.threshold
       threshold_type             = "PERCENTAGE"
       subscriber_email_addresses = var.alert_emails
-      subscriber_sns_topic_arns  = [each.value.topic == "alerts" ? aws_sns_topic.alerts.arn : aws_sns_topic.hard_cap[0].arn]
+      subscriber_sns_topic_arns  = [each.value.topic == "alerts" ? var.alerts_topic_arn : aws_sns_topic.hard_cap[0].arn]
     }
   }
 
-  depends_on = [aws_sns_topic_policy.alerts, aws_sns_topic_policy.hard_cap]
+  # The alerts topic's policy comes first: alerts_topic_arn is read from that policy (modules/alerts).
+  depends_on = [aws_sns_topic_policy.hard_cap]
 }
 
 # --------------------------------------------------------------------------------------------------
@@ -170,139 +126,4 @@ resource "aws_lambda_permission" "hard_cap_topic" {
   principal      = "sns.amazonaws.com"
   source_arn     = aws_sns_topic.hard_cap[0].arn
   source_account = var.account_id
-}
-
-# --------------------------------------------------------------------------------------------------
-# Dashboard
-# --------------------------------------------------------------------------------------------------
-
-locals {
-  service_dims = ["service", var.service_name]
-
-  dashboard_widgets = [
-    {
-      type = "text", x = 0, y = 0, width = 24, height = 2
-      properties = {
-        markdown = "## ${var.name}\nGPU instance `${var.instance_id}`: started on demand, stopped when idle (composite alarm `${var.composite_alarm_name}` and a scheduled re-check). Emergency stop: `make stop`."
-      }
-    },
-    {
-      type = "alarm", x = 0, y = 2, width = 24, height = 3
-      properties = {
-        title  = "Idle signals (ALARM = idle)"
-        alarms = [for k in sort(keys(var.idle_alarm_arns)) : var.idle_alarm_arns[k]]
-      }
-    },
-    {
-      type = "metric", x = 0, y = 5, width = 12, height = 6
-      properties = {
-        title   = "Instance state: running when CPU datapoints arrive"
-        region  = var.region
-        view    = "timeSeries"
-        stat    = "SampleCount"
-        period  = 300
-        metrics = [["AWS/EC2", "CPUUtilization", "InstanceId", var.instance_id, { label = "datapoints (0 or none = stopped)" }]]
-      }
-    },
-    {
-      type = "metric", x = 12, y = 5, width = 12, height = 6
-      properties = {
-        title  = "ComfyUI queue depth and sessions (agent)"
-        region = var.region
-        view   = "timeSeries"
-        stat   = "Maximum"
-        period = 60
-        metrics = [
-          [var.metrics_namespace, "QueueDepth", "InstanceId", var.instance_id],
-          [var.metrics_namespace, "ActiveSessions", "InstanceId", var.instance_id],
-        ]
-      }
-    },
-    {
-      type = "metric", x = 0, y = 11, width = 12, height = 6
-      properties = {
-        title   = "GPU utilization % (agent)"
-        region  = var.region
-        view    = "timeSeries"
-        stat    = "Maximum"
-        period  = 60
-        metrics = [[var.metrics_namespace, "GPUUtilization", "InstanceId", var.instance_id]]
-        yAxis   = { left = { min = 0, max = 100 } }
-      }
-    },
-    {
-      type = "metric", x = 12, y = 11, width = 12, height = 6
-      properties = {
-        title  = "CPU % and NetworkOut"
-        region = var.region
-        view   = "timeSeries"
-        period = 300
-        metrics = [
-          ["AWS/EC2", "CPUUtilization", "InstanceId", var.instance_id, { stat = "Maximum" }],
-          ["AWS/EC2", "NetworkOut", "InstanceId", var.instance_id, { stat = "Sum", yAxis = "right" }],
-        ]
-      }
-    },
-    {
-      type = "metric", x = 0, y = 17, width = 12, height = 6
-      properties = {
-        title  = "Starts, stops, declined stops"
-        region = var.region
-        view   = "timeSeries"
-        stat   = "Sum"
-        period = 3600
-        metrics = [
-          concat([var.metrics_namespace, "Starts"], local.service_dims),
-          concat([var.metrics_namespace, "Stops"], local.service_dims),
-          concat([var.metrics_namespace, "StopsDeclined"], local.service_dims),
-          concat([var.metrics_namespace, "StartToReadySeconds"], local.service_dims, [{ stat = "Average", yAxis = "right" }]),
-        ]
-      }
-    },
-    {
-      type = "metric", x = 12, y = 17, width = 12, height = 6
-      properties = {
-        title  = "Function errors and dead-letter queue depth"
-        region = var.region
-        view   = "timeSeries"
-        period = 300
-        metrics = concat(
-          [for k in sort(keys(var.function_names)) : ["AWS/Lambda", "Errors", "FunctionName", var.function_names[k], { stat = "Sum" }]],
-          [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.dlq_name, { stat = "Maximum", yAxis = "right" }]],
-        )
-      }
-    },
-    {
-      type = "metric", x = 0, y = 23, width = 12, height = 6
-      properties = {
-        title  = "Hard cap and cost reports"
-        region = var.region
-        view   = "timeSeries"
-        stat   = "Sum"
-        period = 86400
-        metrics = [
-          concat([var.metrics_namespace, "HardCapTrips"], local.service_dims),
-          concat([var.metrics_namespace, "HardCapStops"], local.service_dims),
-          concat([var.metrics_namespace, "CostReports"], local.service_dims),
-        ]
-      }
-    },
-    {
-      type = "text", x = 12, y = 23, width = 12, height = 6
-      properties = {
-        markdown = join("\n", [
-          "## Cost",
-          "Budgets: ${join(", ", [for k in sort(keys(local.budgets)) : "`${local.budgets[k].name}` ${format("$%.2f", local.budgets[k].limit)}"])}.",
-          local.hard_cap ? "Hard cap: ${format("$%.2f", var.hard_cap_usd)} a month, on the project's own estimate and on the `${var.name}-hard-cap` budget. Tripped? `make cap-status CAP_PARAMETER=${var.cap_parameter}`. Reset: `make reset-cap CAP_PARAMETER=${var.cap_parameter}`." : "No hard cap (set `hard_cap_usd`).",
-          "Usage ledger (running hours, starts, images): `aws ssm get-parameter --name ${var.ledger_parameter}`. The weekly cost report emails Cost Explorer's figures next to it.",
-        ])
-      }
-    },
-  ]
-}
-
-resource "aws_cloudwatch_dashboard" "main" {
-  count          = var.create_dashboard ? 1 : 0
-  dashboard_name = var.name
-  dashboard_body = jsonencode({ widgets = local.dashboard_widgets })
 }

@@ -3,11 +3,6 @@ variable "name" {
   type        = string
 }
 
-variable "region" {
-  description = "AWS region (dashboard widgets)."
-  type        = string
-}
-
 variable "account_id" {
   description = "AWS account id (topic policy conditions)."
   type        = string
@@ -20,8 +15,18 @@ variable "partition" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key that encrypts the alerts topic and the hard-cap topic; its key policy must let cloudwatch.amazonaws.com and budgets.amazonaws.com use it."
+  description = "KMS key that encrypts the hard-cap topic; its key policy must let budgets.amazonaws.com use it."
   type        = string
+}
+
+variable "alerts_topic_arn" {
+  description = "ARN of the alerts topic (modules/alerts) the budgets notify; its policy must let budgets.amazonaws.com publish."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", var.alerts_topic_arn))
+    error_message = "alerts_topic_arn must be an SNS topic ARN."
+  }
 }
 
 variable "alert_emails" {
@@ -93,57 +98,4 @@ variable "budget_function" {
     condition     = (var.budget_function != null) == (var.hard_cap_usd != null)
     error_message = "budget_function must be set exactly when hard_cap_usd is."
   }
-}
-
-variable "cap_parameter" {
-  description = "Name of the hard cap's flag parameter (dashboard text)."
-  type        = string
-}
-
-variable "ledger_parameter" {
-  description = "Name of the usage ledger parameter (dashboard text)."
-  type        = string
-}
-
-variable "create_dashboard" {
-  description = "Create the CloudWatch dashboard."
-  type        = bool
-  default     = true
-}
-
-variable "instance_id" {
-  description = "Id of the GPU instance (dashboard)."
-  type        = string
-}
-
-variable "metrics_namespace" {
-  description = "Namespace of the agent's and the functions' custom metrics (dashboard)."
-  type        = string
-}
-
-variable "service_name" {
-  description = "The `service` dimension of the functions' metrics (dashboard)."
-  type        = string
-}
-
-variable "function_names" {
-  description = "Function names by role (dashboard)."
-  type        = map(string)
-}
-
-variable "dlq_name" {
-  description = "Name of the dead-letter queue (dashboard)."
-  type        = string
-}
-
-variable "idle_alarm_arns" {
-  description = "ARNs of the idle alarms, shown in the dashboard's alarm status widget."
-  type        = map(string)
-  default     = {}
-}
-
-variable "composite_alarm_name" {
-  description = "Name of the composite idle alarm (dashboard text)."
-  type        = string
-  default     = ""
 }
