@@ -1,6 +1,6 @@
 # gpu-autostop: one GPU instance running ComfyUI, started on demand and stopped when idle.
-# The parts and their contracts are described in ../shared/DESIGN.md (repository: DESIGN.md) and
-# in README.md next to this file.
+# The parts and their contracts are described in docs/design.md, the Terraform side in README.md
+# next to this file.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -17,7 +17,8 @@ locals {
   # SSM parameter names are part of the contract with the agent and the functions.
   agent_state_parameter = "/${var.name}/agent-state"
   lease_parameter       = "/${var.name}/lease"
-  # Cost (README.md, "Cost"): the usage ledger (start and stop write it) and the hard cap's flag.
+  # Cost (docs/design.md#billing-ledger-hard-cap-budgets-weekly-report): the usage ledger (start
+  # and stop write it) and the hard cap's flag.
   ledger_parameter = "/${var.name}/ledger"
   cap_parameter    = "/${var.name}/cap"
   # The stop function's own notes: "about to stop" (start reads it) and "silent agent alerted".

@@ -47,7 +47,7 @@ if [[ -z "$TFVARS" && ( -z "$ALLOWED_CIDRS" || -z "$ALERT_EMAILS" ) ]]; then
   fail "No settings: set the secret TFVARS to the content of your terraform/terraform.tfvars, or the repository variables ALLOWED_CIDRS (e.g. [\"203.0.113.7/32\"]) and ALERT_EMAILS (e.g. [\"you@example.com\"]). Without them CI deploys a ComfyUI nobody can reach and alerts nobody reads."
 fi
 if (( errors > 0 )); then
-  echo "::error::Refusing to run terraform: ${errors} setting(s) missing or malformed (README.md, 'Deploy with CI')."
+  echo "::error::Refusing to run terraform: ${errors} setting(s) missing or malformed (docs/operations.md, 'Deploy with CI')."
   exit 1
 fi
 

@@ -1,6 +1,6 @@
 """Configuration of the Lambda functions, read once from the environment.
 
-The contract (DESIGN.md, "Lambda contract"): Terraform sets these variables. A
+The contract (docs/operations.md#the-functions-environment): Terraform sets these variables. A
 missing required variable or a malformed value raises ConfigError naming it.
 """
 

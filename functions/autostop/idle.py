@@ -3,7 +3,7 @@
 Pure: no AWS calls, the clock is passed in. The stop function, the status
 function, the cost simulator and the tests all use it.
 
-DESIGN.md, "Stop rule": not running -> nothing. Within BOOT_GRACE_MINUTES of the
+docs/design.md#the-stop-rule: not running -> nothing. Within BOOT_GRACE_MINUTES of the
 launch -> keep. idle_since = latest of (agent last_activity_at, lease, launch
 time). Agent record fresh -> stop when now - idle_since >= IDLE_MINUTES. Agent
 record stale or missing -> fall back to CloudWatch EC2 metrics over the idle

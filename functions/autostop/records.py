@@ -1,6 +1,6 @@
 """The agent state record and the start lease, both kept in SSM parameters.
 
-The agent writes its record (DESIGN.md, "Agent state record"); the start
+The agent writes its record (docs/design.md#agent-state-record); the start
 function writes the lease, the time of the last start request. Readers are
 forgiving: a missing, unparsable or foreign record is treated as absent, which
 the stop rule then handles as "agent silent" (never as "idle").

@@ -1,5 +1,5 @@
-# modules/control_plane: the functions match DESIGN.md's Lambda contract (handlers, environment,
-# timeouts) and config.py's cost variables, each role holds only its own permissions, failures reach
+# modules/control_plane: the functions match the contract of docs/design.md (handlers, timeouts) and
+# the environment of docs/operations.md#the-functions-environment, each role holds only its own permissions, failures reach
 # the encrypted dead-letter queue, the schedule re-checks idleness and the cron sends the weekly cost
 # report. Mock provider, nothing real is created.
 

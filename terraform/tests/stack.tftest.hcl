@@ -1,4 +1,4 @@
-# The root stack: the modules are wired together as DESIGN.md says (the Lambda environment contract,
+# The root stack: the modules are wired together as docs/design.md says (the functions' environment,
 # names n8n relies on, the agent's settings), the KMS key lets alarms and budgets use the encrypted
 # topic, and no identity policy allows a mutating action on "*".
 # `command = apply` with the mock provider: nothing real is created, computed values are mocked.
@@ -43,7 +43,7 @@ run "default_stack" {
       CAP_PARAMETER                = "/gpu-autostop/cap"
       BUDGETS_USD                  = "50,150"
     }
-    error_message = "The functions' environment must match DESIGN.md's contract and config.py's cost variables, wired to this stack's instance, parameters and topic (no hard cap, fixed costs or cost tag by default)."
+    error_message = "The functions' environment must match the contract (docs/operations.md#the-functions-environment), wired to this stack's instance, parameters and topic (no hard cap, fixed costs or cost tag by default)."
   }
 
   assert {

@@ -5,7 +5,8 @@
 # idleness and the weekly schedule of the cost report.
 
 locals {
-  # The Lambda contract (DESIGN.md): every function gets the same environment.
+  # The functions' configuration contract (docs/operations.md#the-functions-environment):
+  # every function gets the same environment.
   environment = merge(
     {
       INSTANCE_ID                  = var.instance_id

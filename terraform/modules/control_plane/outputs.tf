@@ -19,7 +19,7 @@ output "log_group_names" {
 }
 
 output "environment" {
-  description = "The environment every function gets (DESIGN.md, Lambda contract)."
+  description = "The environment every function gets (docs/operations.md#the-functions-environment)."
   value       = local.environment
 }
 

@@ -273,7 +273,7 @@ variable "service_name" {
 }
 
 variable "settings" {
-  description = "The stop rule's settings, passed to every function's environment (see DESIGN.md, Lambda contract). hourly_price_usd may be null."
+  description = "The stop rule's settings, passed to every function's environment (docs/operations.md#the-functions-environment). hourly_price_usd may be null."
   type = object({
     idle_minutes       = number
     boot_grace_minutes = number

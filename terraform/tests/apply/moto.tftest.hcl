@@ -139,7 +139,7 @@ run "verify" {
   }
 }
 
-# ---- Overrides: only what moto cannot create (README.md, "Apply test against moto", says why) ----
+# ---- Overrides: only what moto cannot create (docs/emulator.md says why) ----
 
 override_resource {
   target = module.cost_guard.aws_budgets_budget.monthly

@@ -48,7 +48,7 @@ run "hold" {
   }
 }
 
-# ---- Overrides: only what moto cannot create (terraform/README.md says why) ----
+# ---- Overrides: only what moto cannot create (docs/emulator.md says why) ----
 
 override_resource {
   target = module.cost_guard.aws_budgets_budget.monthly
