@@ -291,7 +291,7 @@ def render(config: Config, report: Report) -> tuple[str, str]:
     lines += [
         "",
         "Cost Explorer figures lag up to a day; the own estimate uses list prices and this project's "
-        "start/stop records. Details: README, section Cost.",
+        "start/stop records. Details: docs/cost.md in the repository.",
     ]
     subject = f"gpu-autostop weekly cost: {_usd(spend)} so far in {month_name}"
     lines = [_wrap(line) for line in lines]

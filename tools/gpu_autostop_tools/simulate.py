@@ -901,7 +901,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--job-cpu-pct", type=float, help=f"CPU while a job renders (default {Timings.job_cpu_pct})"
     )
     parser.add_argument("--boot-seconds", type=float, help="start request to ComfyUI ready (default 90)")
-    sv = parser.add_argument_group("the serverless row (defaults: RunPod flex 16 GB, see the README)")
+    sv = parser.add_argument_group("the serverless row (defaults: RunPod flex 16 GB, see docs/cost.md)")
     sv.add_argument("--serverless-usd-per-s", type=float, default=Serverless.usd_per_s)
     sv.add_argument("--serverless-cold-start-s", type=float, default=Serverless.cold_start_s)
     sv.add_argument("--serverless-idle-s", type=float, default=Serverless.idle_s, help="idle timeout")
@@ -985,7 +985,7 @@ def main(argv: list[str] | None = None) -> int:
         "\nbilled h and idle h (billed, no job on the GPU) cover the trace; USD/month is the whole bill "
         "scaled to 730 h.\nwaited: jobs that waited for a boot; stops under job: jobs lost to a stop; "
         "tail: minutes billed after the last job\nor start request, per stop; USD/image: the trace's USD / "
-        f"jobs completed.\n{serverless.name}: {serverless.description} (sources: README)."
+        f"jobs completed.\n{serverless.name}: {serverless.description} (sources: docs/cost.md)."
     )
     return 0
 
