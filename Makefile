@@ -9,8 +9,9 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 DEV_REQUIREMENTS := requirements-dev.txt functions/requirements.txt constraints.txt
 # The project's own packages, installed editable into .venv (no PYTHONPATH anywhere): the Lambda
-# runtime, the operator command `gpu-autostop`, the offline tools `gpu-autostop-tools`, the agent.
-PACKAGES := functions cli tools agent
+# runtime, the operator command `gpu-autostop`, the offline tools `gpu-autostop-tools`, the agent,
+# and the contract the agent and the runtime share (contract/autostop_contract.py).
+PACKAGES := contract functions cli tools agent
 PACKAGE_FILES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 # The deploy toolchain (preflight, plan, deploy, destroy, replace-instance): only boto3 and what
 # building the two archives needs, in its own .venv-deploy, so a laptop needs none of the dev tools.

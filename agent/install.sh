@@ -5,7 +5,9 @@
 #   AGENT_STATE_PARAMETER=/gpu-autostop/agent-state [IDLE_MINUTES=10 ...] ./install.sh [SOURCE_DIR]
 #
 # SOURCE_DIR is the agent directory (pyproject.toml, requirements.txt, autostop_agent/, the unit);
-# default: the directory of this script.
+# default: the directory of this script. The contract module the agent shares with the functions
+# (autostop_contract.py and its pyproject.toml) is in the contract/ directory beside it, as in the
+# repository and in build/agent.tar.gz; CONTRACT_DIR names another place.
 #
 # Configuration: every agent variable that is set in the environment (see VARIABLES below and the
 # README's table) is written to /etc/gpu-autostop/agent.env, which then holds exactly those. When
@@ -17,6 +19,7 @@
 #   INSTALL_ROOT=             install under another root (tests); implies SKIP_SYSTEMCTL=1
 #   SKIP_PIP=1                do not create/update the virtualenv (tests)
 #   SKIP_SYSTEMCTL=1          do not call systemctl (images being built, tests)
+#   CONTRACT_DIR=SOURCE_DIR/../contract   the contract module's directory
 #   PIP_INDEX_URL etc.        honoured by pip as usual
 #
 # Exit status: 0 installed (and the service restarted), 2 bad input, other: the failing step's.
@@ -39,6 +42,7 @@ SRC="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 ROOT="${INSTALL_ROOT:-}"
 PREFIX="${AGENT_PREFIX:-/opt/gpu-autostop}"
 PYTHON="${PYTHON:-python3}"
+CONTRACT="${CONTRACT_DIR:-$SRC/../contract}"
 VENV="$ROOT$PREFIX/agent-venv"
 ENV_FILE="$ROOT/etc/gpu-autostop/agent.env"
 UNIT_FILE="$ROOT/etc/systemd/system/$UNIT"
@@ -46,6 +50,8 @@ UNIT_FILE="$ROOT/etc/systemd/system/$UNIT"
 
 [[ -f "$SRC/pyproject.toml" && -d "$SRC/autostop_agent" && -f "$SRC/$UNIT" ]] ||
   die "$SRC is not the agent directory (pyproject.toml, autostop_agent/, $UNIT expected)"
+[[ -f "$CONTRACT/autostop_contract.py" && -f "$CONTRACT/pyproject.toml" ]] ||
+  die "$CONTRACT is not the contract directory (autostop_contract.py, pyproject.toml expected; set CONTRACT_DIR)"
 [[ "$PREFIX" == /* ]] || die "AGENT_PREFIX must be an absolute path, got '$PREFIX'"
 
 # 1. The env file (written first: a bad value stops the install before anything else changes).
@@ -85,7 +91,8 @@ if [[ "${SKIP_PIP:-0}" != 1 ]]; then
     say "created $VENV"
   fi
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SRC/requirements.txt"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$SRC"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall \
+    "$CONTRACT" "$SRC"
   say "installed the agent into $VENV"
   # Fail here, not in a restart loop, if the configuration is invalid.
   "$VENV/bin/python" -m autostop_agent --check-config --env-file "$ENV_FILE" ||

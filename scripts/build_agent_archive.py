@@ -1,9 +1,11 @@
 """Build build/agent.tar.gz: the on-instance agent, as the instance's bootstrap downloads it from S3.
 
 The archive holds the ``agent/`` directory (with ``agent/install.sh`` at its top, as the bootstrap
-runs it) and nothing else. Deterministic like build/functions.zip: sorted entries, fixed
-timestamps, owner 0:0, fixed modes, no bytecode caches, and a gzip header without a time stamp, so
-an unchanged agent gives an unchanged archive and Terraform sees no diff.
+runs it) and, beside it, ``contract/``: the contract module the agent shares with the functions
+(``contract/autostop_contract.py`` and its pyproject), which install.sh installs first. Nothing
+else. Deterministic like build/functions.zip: sorted entries, fixed timestamps, owner 0:0, fixed
+modes, no bytecode caches, and a gzip header without a time stamp, so an unchanged agent gives an
+unchanged archive and Terraform sees no diff.
 """
 
 from __future__ import annotations
@@ -35,12 +37,23 @@ def collect(source: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(source).as_posix())
 
 
-def build(source: Path, output: Path) -> bytes:
+CONTRACT = ROOT / "contract"
+CONTRACT_FILES = ("autostop_contract.py", "pyproject.toml")
+
+
+def members(source: Path, contract: Path) -> list[tuple[str, Path]]:
+    """(archive name, file): the agent under agent/ (the bootstrap runs agent/install.sh), the
+    contract under contract/."""
+    named = [(f"agent/{path.relative_to(source).as_posix()}", path) for path in collect(source)]
+    named += [(f"contract/{name}", contract / name) for name in CONTRACT_FILES]
+    return sorted(named)
+
+
+def build(source: Path, output: Path, contract: Path = CONTRACT) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for path in collect(source):
-            # Always under agent/: the instance's bootstrap runs agent/install.sh.
-            info = tarfile.TarInfo(f"agent/{path.relative_to(source).as_posix()}")
+        for name, path in members(source, contract):
+            info = tarfile.TarInfo(name)
             data = path.read_bytes()
             info.size = len(data)
             info.mtime = FIXED_MTIME

@@ -1,6 +1,8 @@
 """Build build/functions.zip: one deterministic Lambda package for all functions.
 
-The zip holds the ``autostop`` package and its runtime dependencies for the
+The zip holds the ``autostop`` package, the contract module it shares with the agent
+(``contract/autostop_contract.py``, copied to the zip's top level, where Lambda imports it from) and
+its runtime dependencies for the
 python3.12 runtime on x86_64 (manylinux wheels only; nothing is compiled for the
 build machine). boto3/botocore are left out: the Lambda runtime provides them.
 
@@ -23,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "functions" / "requirements.txt"
 SOURCE = ROOT / "functions" / "autostop"
+CONTRACT = ROOT / "contract" / "autostop_contract.py"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 SKIP_DIRS = {"__pycache__", "bin"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}
@@ -109,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     install_dependencies(args.deps_dir)
     entries = collect(args.deps_dir)
     entries.update(collect(SOURCE, prefix="autostop/"))
+    entries[CONTRACT.name] = CONTRACT
     write_zip(entries, args.output)
     digest = hashlib.sha256(args.output.read_bytes()).hexdigest()
     size = args.output.stat().st_size

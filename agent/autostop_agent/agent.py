@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from autostop_contract import AgentRecord, encode_record, iso, parse_time, record_document
+
 from autostop_agent import __version__
 from autostop_agent.aws import AwsSink, Backoff
-from autostop_agent.clock import Clock, iso, parse_iso
+from autostop_agent.clock import Clock
 from autostop_agent.comfyui import MAX_HISTORY_ITEMS, ComfyError, Finished, QueueState
 from autostop_agent.config import Config
 from autostop_agent.history import CompletedWork
@@ -241,32 +243,32 @@ class Agent:
     # ---- the record ---------------------------------------------------------------------------------
 
     def record(self, now: datetime) -> dict[str, Any]:
+        """The state record, as the contract writes it (autostop_contract.record_document)."""
         q, r = self.queue, self.reading
-        record = {
-            "v": 2,
-            "instance_id": self.identity.instance_id if self.identity else self.config.instance_id,
-            "boot_at": iso(self.boot_at),
-            "heartbeat_at": iso(now),
-            "comfyui_ready": self.ready,
-            "ready_at": iso(self.ready_at),
-            "queue_running": q.running if q else 0,
-            "queue_pending": q.pending if q else 0,
-            "gpu_utilization_pct": r.gpu_pct,
-            "sessions": r.sessions.total,
-            "last_activity_at": iso(self.last_activity_at),
-            "images_completed": self.images_completed(),
-            # Extra fields (readers ignore them): what the agent saw, for people debugging.
+        fields = AgentRecord(
+            instance_id=self.identity.instance_id if self.identity else self.config.instance_id,
+            boot_at=self.boot_at,
+            heartbeat_at=now,
+            comfyui_ready=self.ready,
+            ready_at=self.ready_at,
+            queue_running=q.running if q else 0,
+            queue_pending=q.pending if q else 0,
+            gpu_utilization_pct=r.gpu_pct,
+            sessions=r.sessions.total,
+            last_activity_at=self.last_activity_at,
+            images_completed=self.images_completed(),
+            phase=self.install.name,
+            install_started_at=self.install.started_at,
+        )
+        # Extra fields (readers ignore them): what the agent saw, for people debugging.
+        extra = {
             "cpu_utilization_pct": r.cpu_pct,
             "memory_used_pct": r.mem_pct,
             "session_kinds": r.sessions.as_dict(),
             "activity": list(self.reasons),
             "agent_version": __version__,
-            "phase": self.install.name,
-            "install_started_at": iso(self.install.started_at) if self.install.installing else None,
         }
-        if self.install.installing:  # the contract: nothing is served while the install runs
-            record.update(comfyui_ready=False, ready_at=None, queue_running=0, queue_pending=0, sessions=0)
-        return record
+        return record_document(fields, extra)
 
     # ---- AWS ---------------------------------------------------------------------------------------------
 
@@ -305,8 +307,8 @@ class Agent:
             data = None
         if not isinstance(data, dict) or self.identity is None:
             return
-        boot = parse_iso(data.get("boot_at"))
-        last = parse_iso(data.get("last_activity_at"))
+        boot = parse_time(data.get("boot_at"))
+        last = parse_time(data.get("last_activity_at"))
         if data.get("instance_id") != self.identity.instance_id or boot is None or last is None:
             return
         if abs(boot - self.boot_at) > SAME_BOOT_TOLERANCE:
@@ -327,7 +329,7 @@ class Agent:
         if sink is None:
             return
         assert self.config.agent_state_parameter is not None
-        body = json.dumps(self.record(now), separators=(",", ":"))
+        body = encode_record(self.record(now))
         if sink.put_record(self.config.agent_state_parameter, body):
             self._write_backoff.succeeded()
             self._last_write, self._dirty = mono, False
@@ -450,7 +452,7 @@ class Agent:
         if self._sink is None or self._last_write is None or self.config.agent_state_parameter is None:
             return
         self.ready, self.ready_at = False, None
-        body = json.dumps(self.record(self.clock.now()), separators=(",", ":"))
+        body = encode_record(self.record(self.clock.now()))
         if self._sink.put_record(self.config.agent_state_parameter, body):
             self.writes += 1
 

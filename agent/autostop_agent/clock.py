@@ -4,6 +4,8 @@
 the state record. Every interval (heartbeat, metrics, idle time, backoff) is
 measured on ``monotonic()``, so a wall-clock jump (NTP step, manual change)
 neither delays nor hastens anything.
+
+The record's time format (``iso``, ``parse_time``) is the contract's: ``autostop_contract``.
 """
 
 from __future__ import annotations
@@ -31,23 +33,3 @@ class SystemClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """UTC ISO-8601 with a ``Z`` and whole seconds (the record's time format)."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(value: object) -> datetime | None:
-    """Parse a record time; None when absent or malformed."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)

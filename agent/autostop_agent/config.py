@@ -8,7 +8,6 @@ raises ConfigError naming the variable; the agent then exits at start (status
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shlex
@@ -18,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from autostop_agent.clock import parse_iso
+from autostop_contract import bounded_number, parse_time
 
 DEFAULT_ENV_FILE = "/etc/gpu-autostop/agent.env"
 EX_CONFIG = 78
@@ -143,12 +142,9 @@ def _number(env: Mapping[str, str], name: str, default: float, *, low: float, hi
     if not raw:
         return default
     try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
-    return value
+        return bounded_number(raw, low, high)
+    except ValueError as exc:
+        raise ConfigError(f"{name} {exc}, got {raw!r}") from None
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
@@ -174,7 +170,7 @@ def _time(env: Mapping[str, str], name: str) -> datetime | None:
     value = _text(env, name)
     if value is None:
         return None
-    parsed = parse_iso(value)
+    parsed = parse_time(value)
     if parsed is None:
         raise ConfigError(f"{name} must be a UTC ISO-8601 time like 2026-11-22T08:00:03Z, got {value!r}")
     return parsed

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from autostop_agent.clock import parse_iso
+from autostop_contract import parse_time
+
 from autostop_agent.selfstop import RETRY_SECONDS, Decision
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def read_marker(path: str) -> InstallPhase:
         log.warning("install marker %s exists but cannot be read (%s): reporting installing", path, exc)
         return InstallPhase(installing=True)
     text = data.decode("utf-8", errors="replace").strip() if len(data) <= MAX_MARKER_BYTES else ""
-    started = parse_iso(text) if text.endswith("Z") else None
+    started = parse_time(text) if text.endswith("Z") else None
     if started is None:
         log.warning("install marker %s does not hold an ISO-8601 UTC time: start time unknown", path)
     return InstallPhase(installing=True, started_at=started)

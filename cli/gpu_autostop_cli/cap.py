@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import os
 
+from autostop_contract import iso
+
 from autostop.cap import CAP_PARAMETER_ENV, read_state, reset
-from autostop.clock import SystemClock, iso
+from autostop.clock import SystemClock
 
 
 def main(argv: list[str] | None = None) -> int:

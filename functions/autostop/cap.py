@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from autostop_contract import Code, iso, parse_time
 from botocore.exceptions import ClientError
 
 from autostop import aws, records
-from autostop.clock import iso, parse_time
 from autostop.ledger import Ledger, month_fraction_elapsed, month_of, month_start
 
 if TYPE_CHECKING:
@@ -290,7 +290,7 @@ def guard_start(config: Config, now: datetime, instance: Instance) -> None:
         reason = over_cap_reason(result)
         trip(config, now, source="estimate", reason=reason, instance=instance, previous=state, stop=False)
     raise RequestError(
-        "BudgetExceeded",
+        Code.BUDGET_EXCEEDED,
         f"the hard spend cap is tripped ({reason or 'no reason recorded'}); starts are refused until the "
         f"owner resets it with `make reset-cap`",
         instance_id=config.instance_id,

@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from autostop_contract import bounded_number
+
 #: ``IDLE_MINUTES`` etc. must be finite and within these bounds.
 _MAX_MINUTES = 24 * 60.0
 
@@ -84,12 +86,9 @@ def _number(env: Mapping[str, str], name: str, default: float, *, low: float, hi
     if not raw:
         return default
     try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {name} must be a number, got {raw!r}") from None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise ConfigError(f"environment variable {name} must be between {low:g} and {high:g}, got {raw!r}")
-    return value
+        return bounded_number(raw, low, high)
+    except ValueError as exc:
+        raise ConfigError(f"environment variable {name} {exc}, got {raw!r}") from None
 
 
 def _optional_number(env: Mapping[str, str], name: str, *, low: float, high: float) -> float | None:

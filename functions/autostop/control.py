@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from autostop_contract import AgentRecord, Code, iso
 from botocore.exceptions import ClientError
 
 from autostop import ec2, records
-from autostop.clock import Clock, iso
+from autostop.clock import Clock
 from autostop.config import Config
 from autostop.errors import RequestError
 from autostop.events import StartRequest, StopTrigger
@@ -49,9 +50,7 @@ def comfyui_url(config: Config, public_ip: str | None) -> str | None:
     return f"http://{public_ip}:{config.comfyui_port}" if public_ip else None
 
 
-def is_ready(
-    instance: ec2.Instance, record: records.AgentRecord | None, now: datetime, config: Config
-) -> bool:
+def is_ready(instance: ec2.Instance, record: AgentRecord | None, now: datetime, config: Config) -> bool:
     """Ready: running, and a current agent record (fresh, this boot) says ComfyUI answered."""
     return bool(
         instance.state == "running"
@@ -89,7 +88,7 @@ def _wait_for(
 
 def _gone(config: Config, state: str) -> RequestError:
     return RequestError(
-        "InstanceGone",
+        Code.INSTANCE_GONE,
         f"instance {config.instance_id} is {state}; redeploy with `make deploy`",
         instance_id=config.instance_id,
         state=state,
@@ -133,7 +132,7 @@ def _start_with_fallback(config: Config, instance: ec2.Instance, outcome: Outcom
                 return
             if code == ec2.SPOT_START_REFUSED:
                 raise RequestError(
-                    "SpotInterrupted",
+                    Code.SPOT_INTERRUPTED,
                     "AWS refuses to start this Spot Instance now: it was interrupted and only EC2 "
                     "restarts it once Spot capacity returns (or its Spot request is still settling "
                     f"after a stop); try again in {RETRY_AFTER_SPOT_S // 60} minutes",
@@ -155,7 +154,7 @@ def _start_with_fallback(config: Config, instance: ec2.Instance, outcome: Outcom
         ec2.set_instance_type(config.instance_id, declared)
     spot_note = " (a Spot Instance keeps its type: no fallback types)" if instance.is_spot else ""
     raise RequestError(
-        "NoCapacity",
+        Code.NO_CAPACITY,
         f"AWS has no capacity for {', '.join(short)} in this zone right now{spot_note}; "
         f"try again in {RETRY_AFTER_NO_CAPACITY_S // 60} minutes",
         instance_id=config.instance_id,
@@ -207,7 +206,7 @@ def _outlast_stop_intent(
             outcome.extra["stop_intent"] += f"; waited for it, instance {instance.state}"
             return instance
     raise RequestError(
-        "InstanceStopping",
+        Code.INSTANCE_STOPPING,
         "a stop of the instance is under way; call start again in "
         f"{RETRY_AFTER_STOPPING_S} s (the start request is recorded)",
         instance_id=config.instance_id,
@@ -245,7 +244,7 @@ def start(
         instance, stopped = _wait_for(config, clock, deadline, lambda i: i.state != "stopping")
         if not stopped:
             raise RequestError(
-                "InstanceStopping",
+                Code.INSTANCE_STOPPING,
                 f"instance is still stopping after {limit:.0f} s; "
                 f"call start again in {RETRY_AFTER_STOPPING_S} s",
                 instance_id=config.instance_id,
@@ -466,7 +465,7 @@ def stop(
     outcome = Outcome()
     instance = ec2.describe(config.instance_id)
     verdict: Verdict | None = None
-    record: records.AgentRecord | None = None
+    record: AgentRecord | None = None
     if config.ledger_parameter and instance.state in ("stopping", "stopped"):
         from autostop import ledger
 
@@ -563,7 +562,7 @@ def _after_stop(
     now: datetime,
     instance: ec2.Instance,
     outcome: Outcome,
-    record: records.AgentRecord | None,
+    record: AgentRecord | None,
 ) -> tuple[float, float | None]:
     """The session's hours and cost for the answer, and the session closed in the usage ledger."""
     hours, cost = session_cost(config, instance, now)

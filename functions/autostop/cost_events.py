@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from autostop.errors import RequestError, quote
+from autostop_contract import Code, quote
+
+from autostop.errors import RequestError
 from autostop.events import _object, _reject_unknown
 
 _BUDGET_ANCHORS = ("AWS Budget Notification", "AWSBudgets", "AWS Budgets")
@@ -87,7 +89,7 @@ def parse_budget(event: Any) -> list[BudgetNotice]:
     data = _object(event)
     records = data.get("Records")
     if not isinstance(records, list) or not records:
-        raise RequestError("InvalidEvent", "the budget function takes SNS records from the budget topic")
+        raise RequestError(Code.INVALID_EVENT, "the budget function takes SNS records from the budget topic")
     notices = []
     for record in records:
         sns = record.get("Sns") if isinstance(record, dict) else None
@@ -96,14 +98,14 @@ def parse_budget(event: Any) -> list[BudgetNotice]:
             or record.get("EventSource") != "aws:sns"
             or not isinstance(sns, dict)
         ):
-            raise RequestError("InvalidEvent", "only SNS records are accepted by the budget function")
+            raise RequestError(Code.INVALID_EVENT, "only SNS records are accepted by the budget function")
         subject, message = sns.get("Subject"), sns.get("Message")
         notice = parse_budget_message(
             subject if isinstance(subject, str) else "", message if isinstance(message, str) else ""
         )
         if notice is None:
             raise RequestError(
-                "NotABudgetNotification",
+                Code.NOT_A_BUDGET_NOTIFICATION,
                 "the SNS message is not an AWS Budgets notification; nothing was done",
             )
         notices.append(notice)
@@ -123,5 +125,5 @@ def parse_report(event: Any) -> ReportRequest:
     _reject_unknown(data, {"send"})
     send = data.get("send", True)
     if not isinstance(send, bool):
-        raise RequestError("InvalidSend", f"'send' must be true or false; got {quote(send)}")
+        raise RequestError(Code.INVALID_SEND, f"'send' must be true or false; got {quote(send)}")
     return ReportRequest(send=send)

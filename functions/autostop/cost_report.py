@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from autostop_contract import iso
 from botocore.exceptions import BotoCoreError, ClientError
 
 from autostop import aws, ec2, records
-from autostop.clock import iso
 from autostop.config import Config
 from autostop.ledger import Ledger, month_fraction_elapsed, month_start
 from autostop.ledger import read as read_ledger

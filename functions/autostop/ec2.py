@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from autostop_contract import Code
 from botocore.exceptions import ClientError
 
 from autostop import aws
@@ -47,14 +48,14 @@ def describe(instance_id: str) -> Instance:
     except ClientError as exc:
         if error_code(exc).startswith("InvalidInstanceID"):
             raise RequestError(
-                "InstanceGone",
+                Code.INSTANCE_GONE,
                 f"instance {instance_id} does not exist (terminated or never created)",
             ) from None
         raise
     reservations = response.get("Reservations") or []
     instances = [i for r in reservations for i in r.get("Instances", [])]
     if not instances:
-        raise RequestError("InstanceGone", f"instance {instance_id} does not exist")
+        raise RequestError(Code.INSTANCE_GONE, f"instance {instance_id} does not exist")
     data = instances[0]
     launch = data.get("LaunchTime")
     if isinstance(launch, datetime) and launch.tzinfo is None:

@@ -6,7 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from autostop.errors import RequestError, clip, quote
+from autostop_contract import Code, clip, quote
+
+from autostop.errors import RequestError
 
 WAIT_MODES = ("none", "running", "ready")
 #: The longest a start call may wait (the start function's timeout leaves room beyond it).
@@ -18,7 +20,7 @@ MAX_REASON_LENGTH = 500
 def _object(event: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         kind = "null" if event is None else type(event).__name__
-        raise RequestError("InvalidEvent", f"the event must be a JSON object, got {kind}")
+        raise RequestError(Code.INVALID_EVENT, f"the event must be a JSON object, got {kind}")
     return event
 
 
@@ -27,7 +29,7 @@ def _reject_unknown(event: dict[str, Any], allowed: set[str]) -> None:
     if unknown:
         names = clip(", ".join(quote(k) for k in unknown))
         accepted = ", ".join(repr(k) for k in sorted(allowed)) or "none"
-        raise RequestError("UnknownKeys", f"unknown key(s) {names}; accepted keys: {accepted}")
+        raise RequestError(Code.UNKNOWN_KEYS, f"unknown key(s) {names}; accepted keys: {accepted}")
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,17 @@ def parse_start(event: Any) -> StartRequest:
     _reject_unknown(data, {"wait", "timeout_s"})
     wait = data.get("wait", "none")
     if wait not in WAIT_MODES:
-        raise RequestError("InvalidWait", f"'wait' must be one of {', '.join(WAIT_MODES)}; got {quote(wait)}")
+        raise RequestError(
+            Code.INVALID_WAIT, f"'wait' must be one of {', '.join(WAIT_MODES)}; got {quote(wait)}"
+        )
     timeout = data.get("timeout_s", DEFAULT_TIMEOUT_S[wait])
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise RequestError("InvalidTimeout", f"'timeout_s' must be a number of seconds; got {quote(timeout)}")
+        raise RequestError(
+            Code.INVALID_TIMEOUT, f"'timeout_s' must be a number of seconds; got {quote(timeout)}"
+        )
     if not 0 <= timeout <= MAX_TIMEOUT_S:
         raise RequestError(
-            "InvalidTimeout", f"'timeout_s' must be between 0 and {MAX_TIMEOUT_S}; got {quote(timeout)}"
+            Code.INVALID_TIMEOUT, f"'timeout_s' must be between 0 and {MAX_TIMEOUT_S}; got {quote(timeout)}"
         )
     return StartRequest(wait=wait, timeout_s=float(timeout))
 
@@ -72,10 +78,10 @@ def _text(value: Any, limit: int = 256) -> str | None:
 
 def _sns_trigger(records: Any) -> StopTrigger:
     if not isinstance(records, list) or not records or not isinstance(records[0], dict):
-        raise RequestError("InvalidEvent", "'Records' must be a non-empty list of SNS records")
+        raise RequestError(Code.INVALID_EVENT, "'Records' must be a non-empty list of SNS records")
     sns = records[0].get("Sns")
     if records[0].get("EventSource") != "aws:sns" or not isinstance(sns, dict):
-        raise RequestError("InvalidEvent", "only SNS records are accepted by the stop function")
+        raise RequestError(Code.INVALID_EVENT, "only SNS records are accepted by the stop function")
     body = sns.get("Message")
     message: Any = None
     if isinstance(body, str):  # SNS delivers a string; anything else is not a CloudWatch alarm
@@ -111,10 +117,10 @@ def parse_stop(event: Any) -> StopTrigger:
     _reject_unknown(data, {"force", "reason"})
     force = data.get("force", False)
     if not isinstance(force, bool):
-        raise RequestError("InvalidForce", f"'force' must be true or false; got {quote(force)}")
+        raise RequestError(Code.INVALID_FORCE, f"'force' must be true or false; got {quote(force)}")
     reason = data.get("reason", "")
     if not isinstance(reason, str) or len(reason) > MAX_REASON_LENGTH:
         raise RequestError(
-            "InvalidReason", f"'reason' must be a string of at most {MAX_REASON_LENGTH} characters"
+            Code.INVALID_REASON, f"'reason' must be a string of at most {MAX_REASON_LENGTH} characters"
         )
     return StopTrigger("manual", force=force, reason=reason.strip())

@@ -25,8 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from autostop_contract import AgentRecord
+
 from autostop.config import Config
-from autostop.records import AgentRecord
 
 #: Period of the EC2 metrics read when the agent is silent (basic monitoring granularity).
 METRIC_PERIOD_SECONDS = 300

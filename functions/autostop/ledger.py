@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from autostop_contract import AgentRecord, iso, parse_time
+
 from autostop import aws, records
-from autostop.clock import iso, parse_time
 
 if TYPE_CHECKING:
     from autostop.config import Config
@@ -290,7 +291,7 @@ def on_start(config: Config, now: datetime, instance: Instance) -> None:
     write(config.ledger_parameter, book)
 
 
-def on_stop(config: Config, now: datetime, instance: Instance, record: records.AgentRecord | None) -> None:
+def on_stop(config: Config, now: datetime, instance: Instance, record: AgentRecord | None) -> None:
     assert config.ledger_parameter
     if instance.launch_time is None:
         return

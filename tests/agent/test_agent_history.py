@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from autostop_contract import iso
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autostop_agent.clock import iso
 from autostop_agent.comfyui import (
     MAX_HISTORY_ITEMS,
     ComfyClient,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-from autostop_agent.clock import iso, parse_iso
+from autostop_contract import iso, parse_time
+
 from autostop_agent.sessions import Sessions
 from tests.agent.helpers import BOOT, INSTANCE, ComfyStandIn, FakeClock, Rig, make_rig
 
@@ -98,7 +99,7 @@ def test_idle_to_busy_and_back_is_written_at_once(comfy: ComfyStandIn, rig: Rig,
     assert idle_write.mono == idle_from
     assert idle_write.record["queue_running"] == idle_write.record["queue_pending"] == 0
     # last_activity_at is the last moment the queue was seen busy (the poll before)
-    assert parse_iso(idle_write.record["last_activity_at"]) == (last_busy - timedelta(seconds=5)).replace(
+    assert parse_time(idle_write.record["last_activity_at"]) == (last_busy - timedelta(seconds=5)).replace(
         microsecond=0
     )
     assert idle_write.record["activity"] == []

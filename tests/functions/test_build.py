@@ -90,3 +90,13 @@ def test_package_holds_the_lambda_runtime_and_nothing_else(two_builds: tuple[Pat
     for module, source in sources.items():
         assert "__main__" not in source, f"{module} is a program"
         assert "import argparse" not in source, f"{module} parses a command line"
+
+
+def test_package_holds_the_contract_as_the_repository_has_it(two_builds: tuple[Path, Path]) -> None:
+    """The contract the agent shares is copied in at the zip's top level (Lambda imports it from
+    /var/task), byte for byte, and the runtime imports no folder of the agent's."""
+    contract = Path(__file__).resolve().parents[2] / "contract" / "autostop_contract.py"
+    with zipfile.ZipFile(two_builds[0]) as archive:
+        assert archive.read("autostop_contract.py") == contract.read_bytes()
+        runtime = [archive.read(n).decode() for n in archive.namelist() if n.startswith("autostop/")]
+    assert not any("autostop_agent" in source for source in runtime)

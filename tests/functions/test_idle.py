@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from autostop_contract import AgentRecord
 
 from autostop.idle import Ec2Metrics, StopPolicy, decide, idle_since
-from autostop.records import AgentRecord
 
 LAUNCH = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 POLICY = StopPolicy(idle_minutes=10, boot_grace_minutes=5, stale_after_seconds=180)

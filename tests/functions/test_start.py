@@ -6,9 +6,9 @@ import threading
 from datetime import timedelta
 
 import pytest
+from autostop_contract import parse_time
 
 from autostop import control
-from autostop.clock import parse_time
 from autostop.errors import RequestError
 from autostop.events import StartRequest, parse_start
 

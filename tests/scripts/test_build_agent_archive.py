@@ -1,4 +1,4 @@
-"""build/agent.tar.gz: deterministic, agent/ at its top, no caches, scripts executable."""
+"""build/agent.tar.gz: deterministic, agent/ and contract/ at its top, no caches, scripts executable."""
 
 from __future__ import annotations
 
@@ -31,7 +31,13 @@ def test_layout_modes_and_owner(source: Path, tmp_path: Path) -> None:
         "agent/autostop_agent/__init__.py",
         "agent/gpu-autostop-agent.service",
         "agent/install.sh",
+        "contract/autostop_contract.py",
+        "contract/pyproject.toml",
     ]
+    with tarfile.open(out) as archive:
+        shipped = archive.extractfile("contract/autostop_contract.py")
+        assert shipped is not None
+        assert shipped.read() == (build_agent_archive.CONTRACT / "autostop_contract.py").read_bytes()
     assert members["agent/install.sh"].mode == 0o755
     assert members["agent/gpu-autostop-agent.service"].mode == 0o644
     assert {(m.uid, m.gid, m.mtime) for m in members.values()} == {(0, 0, build_agent_archive.FIXED_MTIME)}

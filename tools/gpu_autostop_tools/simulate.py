@@ -40,9 +40,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from autostop.clock import parse_time
+from autostop_contract import AgentRecord, parse_time
+
 from autostop.idle import METRIC_PERIOD_SECONDS, Ec2Metrics, StopPolicy, decide
-from autostop.records import AgentRecord
 
 INF = math.inf
 PERIOD = float(METRIC_PERIOD_SECONDS)
